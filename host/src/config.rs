@@ -1,0 +1,420 @@
+//! The operator's configuration (`cordon.toml`): where state lives and which
+//! plugins may run, pinned by digest, with their allow-lists, secrets and limits.
+//!
+//! Relative paths are resolved against the folder that holds the config file.
+
+use crate::diagnostic::{self, InputError, InputErrors, SourceFile};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A validated operator configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file itself.
+    pub path: PathBuf,
+    /// The sled store's folder.
+    pub store_path: PathBuf,
+    /// Where compiled components are cached.
+    pub cache_path: PathBuf,
+    /// Plugins by the name playbooks use.
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// One plugin's configuration.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// The name playbooks use for it.
+    pub name: String,
+    /// The component file.
+    pub component: PathBuf,
+    /// The pinned sha256 of the component file (lowercase hex).
+    pub sha256: String,
+    /// Origins the plugin may send HTTP requests to; everything else is denied.
+    pub allowed_hosts: Vec<Origin>,
+    /// Secrets granted to the plugin, by the name the plugin asks for.
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// Plain configuration values the plugin reads with `config(key)`.
+    pub config: BTreeMap<String, String>,
+    pub limits: Limits,
+}
+
+/// Per-plugin resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock limit of one call, in milliseconds.
+    pub timeout_ms: u64,
+    /// CPU time one call may spend running guest code, in milliseconds.
+    pub cpu_ms: u64,
+    /// Linear memory cap per instance, in MiB.
+    pub memory_mb: u64,
+    /// How many calls may run at once.
+    pub concurrency: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout_ms: 10_000,
+            cpu_ms: 2_000,
+            memory_mb: 64,
+            concurrency: 16,
+        }
+    }
+}
+
+/// A scheme, host and port a plugin may reach, e.g. `https://iam.amazonaws.com:443`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    /// Parses `scheme://host[:port]` (a trailing `/` is allowed, a path is not).
+    pub fn parse(text: &str) -> Result<Origin, String> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("`{text}` is not an origin like https://host[:port]"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return Err(format!("scheme `{scheme}` is not http or https")),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "`{text}` must be an origin only (scheme, host, port), without path, query or user"
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| format!("port `{port}` in `{text}` is not a number"))?;
+                (host, port)
+            }
+            _ => (rest, default_port),
+        };
+        if host.is_empty() {
+            return Err(format!("`{text}` has no host"));
+        }
+        Ok(Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Where a secret's value comes from. The value itself is read only when the
+/// plugin is loaded and never printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub source: SecretSource,
+    /// `file:line:col` of the reference in the config, for error messages.
+    pub location: String,
+}
+
+/// The two places a secret can come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `env:NAME`: an environment variable of the `cordon` process.
+    Env(String),
+    /// `file:PATH`: a file's content, without its trailing newline.
+    File(PathBuf),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default)]
+    plugins: BTreeMap<String, RawPlugin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: "cordon-data".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    path: String,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            path: ".cordon-cache".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    component: Spanned<String>,
+    sha256: Spanned<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    secrets: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: Option<Spanned<Limits>>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, InputErrors> {
+        Config::parse(&SourceFile::read(path)?)
+    }
+
+    /// Parses and validates config text; relative paths resolve against the
+    /// folder of `source.path`.
+    pub fn parse(source: &SourceFile) -> Result<Config, InputErrors> {
+        let raw: RawConfig = diagnostic::from_toml(source)?;
+        let base = source
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut errors = InputErrors::default();
+        let mut plugins = BTreeMap::new();
+        for (name, raw) in raw.plugins {
+            if let Some(plugin) = validate_plugin(source, &base, &name, raw, &mut errors) {
+                plugins.insert(name, plugin);
+            }
+        }
+        errors.into_result(Config {
+            path: source.path.clone(),
+            store_path: base.join(raw.store.path),
+            cache_path: base.join(raw.cache.path),
+            plugins,
+        })
+    }
+
+    /// The plugin called `name`.
+    pub fn plugin(&self, name: &str) -> Option<&PluginConfig> {
+        self.plugins.get(name)
+    }
+}
+
+fn validate_plugin(
+    source: &SourceFile,
+    base: &Path,
+    name: &str,
+    raw: RawPlugin,
+    errors: &mut InputErrors,
+) -> Option<PluginConfig> {
+    let field = |f: &str| format!("plugins.{name}.{f}");
+    let before = errors.0.len();
+
+    let sha256 = raw.sha256.get_ref().trim().to_ascii_lowercase();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        errors.push(source.error_at(
+            Some(raw.sha256.span()),
+            field("sha256"),
+            "must be the component's sha256 digest: 64 hexadecimal characters",
+        ));
+    }
+    if raw.component.get_ref().trim().is_empty() {
+        errors.push(source.error_at(
+            Some(raw.component.span()),
+            field("component"),
+            "must name the plugin's .wasm component file",
+        ));
+    }
+
+    let mut allowed_hosts = Vec::new();
+    for (i, host) in raw.allowed_hosts.iter().enumerate() {
+        match Origin::parse(host.get_ref()) {
+            Ok(origin) => allowed_hosts.push(origin),
+            Err(message) => errors.push(source.error_at(
+                Some(host.span()),
+                format!("plugins.{name}.allowed_hosts[{i}]"),
+                message,
+            )),
+        }
+    }
+
+    let mut secrets = BTreeMap::new();
+    for (secret, reference) in &raw.secrets {
+        let (line, column) = source.line_col(reference.span().start);
+        let location = format!("{}:{line}:{column}", source.path.display());
+        let parsed = match reference.get_ref().split_once(':') {
+            Some(("env", var)) if !var.is_empty() => Ok(SecretSource::Env(var.to_string())),
+            Some(("file", path)) if !path.is_empty() => Ok(SecretSource::File(base.join(path))),
+            _ => Err(
+                "must be a reference `env:NAME` or `file:PATH`, never the secret itself".to_string(),
+            ),
+        };
+        match parsed {
+            Ok(source) => {
+                secrets.insert(secret.clone(), SecretRef { source, location });
+            }
+            Err(message) => errors.push(source.error_at(
+                Some(reference.span()),
+                format!("plugins.{name}.secrets.{secret}"),
+                message,
+            )),
+        }
+    }
+
+    let limits_span = raw.limits.as_ref().map(|l| l.span());
+    let limits = raw.limits.as_ref().map(|l| *l.get_ref()).unwrap_or_default();
+    let limit_checks: [(&str, bool, &str); 4] = [
+        ("timeout_ms", limits.timeout_ms > 0, "must be at least 1"),
+        ("cpu_ms", limits.cpu_ms > 0, "must be at least 1"),
+        (
+            "memory_mb",
+            (1..=4096).contains(&limits.memory_mb),
+            "must be between 1 and 4096",
+        ),
+        (
+            "concurrency",
+            (1..=256).contains(&limits.concurrency),
+            "must be between 1 and 256",
+        ),
+    ];
+    for (name_of_limit, ok, message) in limit_checks {
+        if !ok {
+            errors.push(source.error_at(
+                limits_span.clone(),
+                format!("plugins.{name}.limits.{name_of_limit}"),
+                message,
+            ));
+        }
+    }
+
+    (errors.0.len() == before).then(|| PluginConfig {
+        name: name.to_string(),
+        component: base.join(raw.component.get_ref()),
+        sha256,
+        allowed_hosts,
+        secrets,
+        config: raw.config,
+        limits,
+    })
+}
+
+/// Turns a problem found after parsing (e.g. a missing secret) into an input error.
+pub fn located_error(location: &str, field: String, message: String) -> InputError {
+    let mut parts = location.rsplitn(3, ':');
+    let column = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1);
+    let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(1);
+    let path = parts.next().unwrap_or(location);
+    InputError {
+        path: PathBuf::from(path),
+        line,
+        column,
+        field,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn parse(text: &str) -> Result<Config, InputErrors> {
+        Config::parse(&SourceFile::from_text("/etc/cordon/cordon.toml", text))
+    }
+
+    #[test]
+    fn parses_a_plugin_with_defaults_and_relative_paths() {
+        let config = parse(&format!(
+            r#"
+[plugins.aws]
+component = "plugins/aws.wasm"
+sha256 = "{DIGEST}"
+allowed_hosts = ["https://iam.amazonaws.com", "http://127.0.0.1:5000/"]
+secrets = {{ access_key_id = "env:AWS_ACCESS_KEY_ID", secret_access_key = "file:aws.secret" }}
+config = {{ region = "us-east-1" }}
+limits = {{ timeout_ms = 5000 }}
+"#
+        ))
+        .unwrap();
+        let aws = config.plugin("aws").unwrap();
+        assert_eq!(aws.component, PathBuf::from("/etc/cordon/plugins/aws.wasm"));
+        assert_eq!(config.store_path, PathBuf::from("/etc/cordon/cordon-data"));
+        assert_eq!(aws.allowed_hosts[0].to_string(), "https://iam.amazonaws.com:443");
+        assert_eq!(aws.allowed_hosts[1].to_string(), "http://127.0.0.1:5000");
+        assert_eq!(
+            aws.secrets["secret_access_key"].source,
+            SecretSource::File("/etc/cordon/aws.secret".into())
+        );
+        assert_eq!(aws.limits.timeout_ms, 5000);
+        assert_eq!(aws.limits.concurrency, 16);
+    }
+
+    #[test]
+    fn reports_every_bad_field_with_its_location() {
+        let err = parse(&format!(
+            "[plugins.aws]\ncomponent = \"aws.wasm\"\nsha256 = \"abc\"\nallowed_hosts = [\"https://x.com/path\"]\nsecrets = {{ key = \"AKIAEXAMPLE\" }}\n"
+        ))
+        .unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("plugins.aws.sha256", 3),
+                ("plugins.aws.allowed_hosts[0]", 4),
+                ("plugins.aws.secrets.key", 5)
+            ]
+        );
+        // The rejected secret reference is not echoed back.
+        assert!(!err.to_string().contains("AKIAEXAMPLE"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse("[plugins.aws]\ncomponent = \"a\"\nsha = \"b\"\n").unwrap_err();
+        assert!(err.0[0].message.contains("unknown field `sha`"), "{err}");
+        assert_eq!(err.0[0].line, 3);
+    }
+
+    #[test]
+    fn origins_default_their_ports() {
+        assert_eq!(Origin::parse("HTTP://Example.com").unwrap().port, 80);
+        assert!(Origin::parse("ftp://x").is_err());
+        assert!(Origin::parse("https://x.com:99999").is_err());
+    }
+}
