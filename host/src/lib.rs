@@ -6,9 +6,13 @@
 //! [`plugin`] in its sandbox, writes the outcome, and the [`report`] shows it.
 
 pub mod authority;
+pub mod cli;
 pub mod config;
 pub mod diagnostic;
+pub mod engine;
 pub mod identity;
 pub mod playbook;
 pub mod plugin;
+pub mod report;
 pub mod signal;
+pub mod store;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `cordon` binary: see [`cordon::cli`].
+
+fn main() -> std::process::ExitCode {
+    cordon::cli::main()
+}

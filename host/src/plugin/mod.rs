@@ -39,7 +39,7 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A configuration problem located in the config file.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] InputErrors),
     #[error("plugin `{plugin}`: cannot read component {path}: {message}")]
     Unreadable {
@@ -297,7 +297,7 @@ impl PluginHost {
                     limit_ms: limits.cpu_ms,
                 })),
                 Ok(Err(trap)) => Err(CallError::Sandbox(Violation::Trap {
-                    message: secrets.redact(&trap_message(&trap)),
+                    message: secrets.redact(&trap_message(&trap, sandbox.last_stderr_line())),
                 })),
                 Ok(Ok(Err(provider))) => Err(CallError::Provider(redact_error(secrets, provider))),
                 Ok(Ok(Ok(returned))) => Ok(redact_returned(secrets, returned)),
@@ -368,10 +368,17 @@ fn map_report<T>(report: CallReport<Returned>, f: impl FnOnce(Returned) -> T) ->
     }
 }
 
-/// The first line of a trap, without the wasm backtrace.
-fn trap_message(trap: &wasmtime::Error) -> String {
-    let text = format!("{trap:#}");
-    text.lines().next().unwrap_or("trap").to_string()
+/// What went wrong, without the wasm backtrace: the trap itself and, when the
+/// guest panicked, its panic message.
+fn trap_message(trap: &wasmtime::Error, stderr: Option<String>) -> String {
+    let cause = match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{trap}").lines().next().unwrap_or("trap").to_string(),
+    };
+    match stderr {
+        Some(line) => format!("{cause} ({line})"),
+        None => cause,
+    }
 }
 
 fn redact_error(secrets: &Secrets, error: ProviderError) -> ProviderError {

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
@@ -107,12 +108,20 @@ pub struct Sandbox {
     /// Epoch ticks observed while guest code was running.
     pub(super) cpu_ticks: u64,
     pub(super) cpu_exceeded: bool,
+    /// What the guest wrote to stderr (a panic message, mostly); only read
+    /// by the host to explain a crash.
+    stderr: MemoryOutputPipe,
 }
+
+/// How much of a guest's stderr is kept.
+const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
 
 impl Sandbox {
     /// A fresh sandbox for one call: no filesystem, environment, sockets or stdio.
     pub fn new(grant: Arc<Grant>, log: Arc<Mutex<CallLog>>) -> Sandbox {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtxBuilder::new()
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -134,7 +143,17 @@ impl Sandbox {
             log,
             cpu_ticks: 0,
             cpu_exceeded: false,
+            stderr,
         }
+    }
+
+    /// The last line the guest wrote to stderr, e.g. its panic message.
+    pub fn last_stderr_line(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.stderr.contents()).into_owned();
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("note:"))
+            .map(|l| l.trim().to_string())
     }
 
     fn violation(&self, violation: Violation) {

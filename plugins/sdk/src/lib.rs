@@ -1,1 +1,76 @@
+//! The guest SDK for Cordon provider plugins.
+//!
+//! A plugin is a `cdylib` crate built for `wasm32-wasip2` that implements
+//! [`Provider`] and registers it with [`export_provider!`]. This crate holds
+//! everything plugins share, so a plugin is mostly provider logic:
+//!
+//! - [`http`]: blocking HTTP over `wasi:http`, errors mapped to [`ProviderError`];
+//! - [`errors`]: HTTP status → provider error, `Retry-After` parsing;
+//! - [`sigv4`]: AWS Signature Version 4;
+//! - [`encoding`]: percent and form encoding;
+//! - [`spec`] and [`outcome`]: builders for `describe` and `execute` results;
+//! - [`settings`]: secrets, config and logging from the host.
+//!
+//! ```ignore
+//! use cordon_plugin_sdk::prelude::*;
+//!
+//! struct Example;
+//!
+//! impl Provider for Example {
+//!     fn describe() -> PluginInfo { /* … */ }
+//!     fn execute(request: ActionRequest) -> Result<ActionOutcome, ProviderError> { /* … */ }
+//!     fn inspect(target: Identity) -> Result<IdentityFacts, ProviderError> { /* … */ }
+//! }
+//!
+//! cordon_plugin_sdk::export_provider!(Example);
+//! ```
 
+pub mod encoding;
+pub mod errors;
+pub mod http;
+pub mod outcome;
+pub mod settings;
+pub mod sigv4;
+pub mod spec;
+pub mod time;
+
+/// Bindings generated from `wit/provider.wit`.
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_provider",
+        default_bindings_module: "cordon_plugin_sdk::bindings",
+        runtime_path: "cordon_plugin_sdk::wit_bindgen::rt",
+    });
+}
+
+// Lets the generated code name this crate the way plugins do.
+extern crate self as cordon_plugin_sdk;
+
+#[doc(hidden)]
+pub use wit_bindgen;
+
+pub use bindings::cordon::provider::types::{
+    ActionOutcome, ActionRequest, ActionSpec, Effect, Identity, IdentityFacts, IdentityKind,
+    OutcomeStatus, ParamSpec, PluginInfo, ProviderError, RateLimit, SettingSpec,
+};
+pub use bindings::exports::cordon::provider::provider::Guest as Provider;
+pub use bindings::export_provider;
+pub use serde_json;
+pub use wstd;
+
+/// What plugins usually import.
+pub mod prelude {
+    pub use crate::errors::{invalid, not_found, transient};
+    pub use crate::http::{Method, Request, Response};
+    pub use crate::outcome::{Outcome, RequestExt};
+    pub use crate::settings::{config, config_or, log, secret};
+    pub use crate::spec::{Action, PluginSpec};
+    pub use crate::{
+        ActionOutcome, ActionRequest, Effect, Identity, IdentityFacts, IdentityKind, PluginInfo,
+        Provider, ProviderError,
+    };
+}

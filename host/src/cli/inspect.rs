@@ -1,0 +1,173 @@
+//! Read-only commands: `runs list|show`, `plugins list|inspect`, `playbook check`.
+
+use super::EXIT_OK;
+use super::run::exit_code;
+use crate::config::Config;
+use crate::playbook::Playbook;
+use crate::plugin::{CacheUse, PluginHost};
+use crate::report::{RunReport, RunSummary};
+use crate::store::Store;
+use anyhow::bail;
+use serde_json::json;
+use std::path::Path;
+
+pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let store = Store::open(&config.store_path)?;
+    let mut summaries = Vec::new();
+    for run in store.runs()? {
+        let actions = store.actions(&run.run_id)?.len();
+        summaries.push(RunSummary::new(&run, actions));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summaries)?);
+    } else if summaries.is_empty() {
+        println!("No runs yet.");
+    } else {
+        println!("{:38}  {:28}  {:10}  {:>7}  STARTED", "RUN", "PLAYBOOK", "STATUS", "ACTIONS");
+        for s in &summaries {
+            let dry = if s.dry_run { " (dry run)" } else { "" };
+            println!(
+                "{:38}  {:28}  {:10}  {:>7}  {}{dry}",
+                s.run_id, s.playbook, s.status, s.actions, s.started_at
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let store = Store::open(&config.store_path)?;
+    let run = store.run(run_id)?;
+    let actions = store.actions(run_id)?;
+    let report = RunReport::new(&run, &actions);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(if run.status.is_finished() { exit_code(&run) } else { EXIT_OK })
+}
+
+pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let host = PluginHost::load(&config, None).await?;
+    let mut rows = Vec::new();
+    for (name, plugin) in &config.plugins {
+        let info = host.info(name).expect("loaded");
+        rows.push(json!({
+            "name": name,
+            "provider": info.provider,
+            "version": info.version,
+            "sha256": plugin.sha256,
+            "actions": info.actions.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
+            "compiled": match host.cache_use(name) { Some(CacheUse::Compiled) => "now", _ => "cached" },
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for row in &rows {
+            println!(
+                "{} (provider {}, version {}, sha256 {}…, compiled {})\n  actions: {}",
+                row["name"].as_str().unwrap_or_default(),
+                row["provider"].as_str().unwrap_or_default(),
+                row["version"].as_str().unwrap_or_default(),
+                &row["sha256"].as_str().unwrap_or_default()[..12],
+                row["compiled"].as_str().unwrap_or_default(),
+                row["actions"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let Some(plugin) = config.plugin(name) else {
+        bail!(
+            "no plugin `{name}` in {} (configured: {})",
+            config_path.display(),
+            config.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let host = PluginHost::load(&config, Some(&[name.to_string()])).await?;
+    let info = host.info(name).expect("loaded");
+    if json {
+        let value = json!({
+            "name": name,
+            "info": info,
+            "sha256": plugin.sha256,
+            "component": plugin.component,
+            "allowed_hosts": plugin.allowed_hosts.iter().map(|o| o.to_string()).collect::<Vec<_>>(),
+            "secrets_granted": plugin.secrets.keys().collect::<Vec<_>>(),
+            "config": plugin.config,
+            "limits": {
+                "timeout_ms": plugin.limits.timeout_ms,
+                "cpu_ms": plugin.limits.cpu_ms,
+                "memory_mb": plugin.limits.memory_mb,
+                "concurrency": plugin.limits.concurrency,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(EXIT_OK);
+    }
+    println!("{name}: provider {} version {}", info.provider, info.version);
+    println!("  component {} (sha256 {})", plugin.component.display(), plugin.sha256);
+    let hosts: Vec<String> = plugin.allowed_hosts.iter().map(|o| o.to_string()).collect();
+    println!("  may reach: {}", if hosts.is_empty() { "nothing".into() } else { hosts.join(", ") });
+    let limits = plugin.limits;
+    println!(
+        "  limits: {} ms per call, {} ms CPU, {} MiB memory, {} calls at once",
+        limits.timeout_ms, limits.cpu_ms, limits.memory_mb, limits.concurrency
+    );
+    for secret in &info.secrets {
+        let granted = if plugin.secrets.contains_key(&secret.name) { "granted" } else { "not granted" };
+        let required = if secret.required { "required" } else { "optional" };
+        println!("  secret {} ({required}, {granted}): {}", secret.name, secret.description);
+    }
+    for key in &info.config {
+        let value = plugin.config.get(&key.name).map(String::as_str).unwrap_or("(unset)");
+        println!("  config {} = {value}: {}", key.name, key.description);
+    }
+    println!("  actions:");
+    for action in &info.actions {
+        let kinds: Vec<String> = action.targets.iter().map(|k| k.to_string()).collect();
+        let undo = match &action.restore_with {
+            Some(restore) => format!("restore with {restore}"),
+            None => "not reversible".into(),
+        };
+        println!(
+            "    {} [{}] on {}: {} ({undo})",
+            action.name,
+            action.effect,
+            kinds.join("|"),
+            action.description
+        );
+        for param in &action.params {
+            let required = if param.required { "required" } else { "optional" };
+            println!("      param {} ({required}): {}", param.name, param.description);
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+pub async fn playbook_check(config_path: &Path, file: &Path) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let playbook = Playbook::load(file)?;
+    let names = super::plugins_used(&config, config_path, &playbook)?;
+    let host = PluginHost::load(&config, Some(&names)).await?;
+    playbook.check(&host)?;
+    println!(
+        "{}: playbook `{}` is valid ({} steps, owner {})",
+        file.display(),
+        playbook.name,
+        playbook.steps.len(),
+        playbook.owner
+    );
+    Ok(EXIT_OK)
+}
