@@ -144,6 +144,7 @@ impl PluginHost {
             let (pre, cache_use) = host.link(plugin, &linker, &config.cache_path)?;
             let grant = Arc::new(Grant {
                 plugin: plugin.name.clone(),
+                declared_secrets: std::sync::OnceLock::new(),
                 allowed_hosts: plugin.allowed_hosts.clone(),
                 secrets,
                 config: plugin.config.clone(),
@@ -156,6 +157,8 @@ impl PluginHost {
                 calls: Semaphore::new(plugin.limits.concurrency as usize),
             };
             loaded.info = host.describe(&loaded).await?;
+            let declared = loaded.info.secrets.iter().map(|s| s.name.clone()).collect();
+            let _ = loaded.grant.declared_secrets.set(declared);
             check_settings(plugin, &loaded.info)?;
             host.cache_uses.insert(plugin.name.clone(), cache_use);
             host.plugins.insert(plugin.name.clone(), loaded);

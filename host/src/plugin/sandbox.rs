@@ -23,6 +23,10 @@ use wasmtime_wasi_http::{
 /// What one plugin is granted: reachable origins, secrets, config, limits.
 pub struct Grant {
     pub plugin: String,
+    /// Secrets the plugin declares in `describe` (known after the first call).
+    /// Asking for a declared but ungranted one is an ordinary error; asking
+    /// for an undeclared one that was not granted is a violation.
+    pub declared_secrets: std::sync::OnceLock<Vec<String>>,
     pub allowed_hosts: Vec<Origin>,
     pub secrets: Secrets,
     pub config: BTreeMap<String, String>,
@@ -188,7 +192,14 @@ impl host::Host for Sandbox {
         match self.grant.secrets.get(&name) {
             Some(value) => Ok(value.to_string()),
             None => {
-                self.violation(Violation::SecretDenied { name: name.clone() });
+                let declared = self
+                    .grant
+                    .declared_secrets
+                    .get()
+                    .is_some_and(|d| d.contains(&name));
+                if !declared {
+                    self.violation(Violation::SecretDenied { name: name.clone() });
+                }
                 Err(format!("secret `{name}` is not granted to this plugin"))
             }
         }
