@@ -1,0 +1,220 @@
+//! Running the `cordon` binary in a scratch folder with a generated config.
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The built `cordon` binary.
+pub fn binary() -> PathBuf {
+    super::required_path("CORDON_BIN", "target/debug/cordon")
+}
+
+/// A built plugin component, e.g. `aws` → `target/plugins/aws.wasm`.
+pub fn plugin(name: &str) -> PathBuf {
+    super::required_path("CORDON_PLUGINS", "target/plugins").join(format!("{name}.wasm"))
+}
+
+/// The sha256 of a file, as the config pins it.
+pub fn sha256_of(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).expect("read component")))
+}
+
+/// A plugin entry of a generated config.
+#[derive(Debug, Clone)]
+pub struct PluginEntry {
+    pub name: String,
+    pub component: PathBuf,
+    pub sha256: String,
+    pub allowed_hosts: Vec<String>,
+    pub secrets: BTreeMap<String, String>,
+    pub config: BTreeMap<String, String>,
+    pub limits: Vec<(String, u64)>,
+}
+
+impl PluginEntry {
+    /// The built plugin `component` (e.g. `aws`) under the name `name`.
+    pub fn new(name: &str, component: &str) -> PluginEntry {
+        let path = plugin(component);
+        PluginEntry {
+            name: name.into(),
+            sha256: sha256_of(&path),
+            component: path,
+            allowed_hosts: Vec::new(),
+            secrets: BTreeMap::new(),
+            config: BTreeMap::new(),
+            limits: Vec::new(),
+        }
+    }
+
+    pub fn allow(mut self, origin: &str) -> Self {
+        self.allowed_hosts.push(origin.into());
+        self
+    }
+
+    /// Grants a secret read from environment variable `var`.
+    pub fn secret_env(mut self, name: &str, var: &str) -> Self {
+        self.secrets.insert(name.into(), format!("env:{var}"));
+        self
+    }
+
+    pub fn config(mut self, key: &str, value: &str) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn limit(mut self, name: &str, value: u64) -> Self {
+        self.limits.push((name.into(), value));
+        self
+    }
+
+    /// The `[plugins.NAME]` table of this entry.
+    pub fn toml(&self) -> String {
+        let quote = |s: &str| format!("{s:?}");
+        let table = |m: &BTreeMap<String, String>| {
+            let items: Vec<String> = m.iter().map(|(k, v)| format!("{k} = {}", quote(v))).collect();
+            format!("{{ {} }}", items.join(", "))
+        };
+        let hosts: Vec<String> = self.allowed_hosts.iter().map(|h| quote(h)).collect();
+        let limits: Vec<String> = self.limits.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        format!(
+            "[plugins.{}]\ncomponent = {}\nsha256 = {}\nallowed_hosts = [{}]\nsecrets = {}\nconfig = {}\nlimits = {{ {} }}\n",
+            self.name,
+            quote(&self.component.display().to_string()),
+            quote(&self.sha256),
+            hosts.join(", "),
+            table(&self.secrets),
+            table(&self.config),
+            limits.join(", ")
+        )
+    }
+}
+
+/// A scratch folder with a config, playbooks and signals, where `cordon` runs.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::Builder::new().prefix("cordon-e2e-").tempdir().expect("tempdir"),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `cordon.toml` with these plugins. Compiled components are
+    /// cached in a folder shared by all tests.
+    pub fn write_config(&self, plugins: &[PluginEntry]) -> PathBuf {
+        let cache = super::workspace_root().join("target/e2e-component-cache");
+        let mut text = format!(
+            "[store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n\n",
+            cache.display().to_string()
+        );
+        for plugin in plugins {
+            text.push_str(&plugin.toml());
+            text.push('\n');
+        }
+        self.write("cordon.toml", &text)
+    }
+
+    /// Writes a file into the workspace.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Sets an environment variable for every `cordon` this workspace runs.
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// A `cordon` command in this workspace.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        command
+    }
+
+    /// Runs `cordon` to completion.
+    pub fn cordon(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().expect("run cordon");
+        Run { output }
+    }
+
+    /// The sled store's folder.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("cordon-data")
+    }
+}
+
+/// A finished `cordon` process.
+pub struct Run {
+    pub output: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.output.stdout).unwrap_or_else(|err| {
+            panic!(
+                "stdout is not JSON ({err}):\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            )
+        })
+    }
+
+    /// Panics with both streams unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code(),
+            code,
+            "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+}
+
+/// The actions of a run report whose step is `step`.
+pub fn actions_of<'a>(report: &'a serde_json::Value, step: &str) -> Vec<&'a serde_json::Value> {
+    report["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["step"] == step)
+        .collect()
+}
