@@ -193,9 +193,24 @@ fn json_error(source: &SourceFile, field: String, err: serde_json::Error) -> Inp
     .into()
 }
 
+/// `step[0].retries`, skipping the wrappers `toml::Spanned` adds.
 fn field_path(path: &serde_path_to_error::Path) -> String {
-    let text = path.to_string();
-    if text == "." { String::new() } else { text }
+    use serde_path_to_error::Segment;
+    let mut text = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => text.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.starts_with("$__serde_spanned") => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !text.is_empty() {
+                    text.push('.');
+                }
+                text.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    text
 }
 
 #[cfg(test)]

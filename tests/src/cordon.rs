@@ -94,6 +94,7 @@ impl PluginEntry {
 pub struct Workspace {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    cache: PathBuf,
 }
 
 impl Default for Workspace {
@@ -107,6 +108,7 @@ impl Workspace {
         Workspace {
             dir: tempfile::Builder::new().prefix("cordon-e2e-").tempdir().expect("tempdir"),
             env: Vec::new(),
+            cache: super::workspace_root().join("target/e2e-component-cache"),
         }
     }
 
@@ -114,13 +116,18 @@ impl Workspace {
         self.dir.path()
     }
 
-    /// Writes `cordon.toml` with these plugins. Compiled components are
-    /// cached in a folder shared by all tests.
+    /// Keeps compiled components in this workspace instead of the folder
+    /// shared by all tests (call before [`Workspace::write_config`]).
+    pub fn private_cache(&mut self) -> PathBuf {
+        self.cache = self.dir.path().join("component-cache");
+        self.cache.clone()
+    }
+
+    /// Writes `cordon.toml` with these plugins.
     pub fn write_config(&self, plugins: &[PluginEntry]) -> PathBuf {
-        let cache = super::workspace_root().join("target/e2e-component-cache");
         let mut text = format!(
             "[store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n\n",
-            cache.display().to_string()
+            self.cache.display().to_string()
         );
         for plugin in plugins {
             text.push_str(&plugin.toml());

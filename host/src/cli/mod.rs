@@ -10,7 +10,7 @@ mod progress;
 mod run;
 
 use crate::config::Config;
-use crate::diagnostic::InputErrors;
+use crate::diagnostic::{InputError, InputErrors};
 use crate::playbook::Playbook;
 use crate::plugin::LoadError;
 use clap::{Parser, Subcommand};
@@ -230,6 +230,7 @@ fn plugins_used(config: &Config, config_path: &Path, playbook: &Playbook) -> Res
 fn exit_code_of(err: &anyhow::Error) -> u8 {
     let invalid = err.chain().any(|cause| {
         cause.is::<InputErrors>()
+            || cause.is::<InputError>()
             || matches!(
                 cause.downcast_ref::<LoadError>(),
                 Some(

@@ -64,24 +64,53 @@ fn default_retries() -> u32 {
 struct RawFilter {
     #[serde(default)]
     provider: Option<String>,
-    #[serde(default)]
-    kind: Option<OneOrMany>,
+    #[serde(default, deserialize_with = "one_or_many_kinds")]
+    kind: Vec<IdentityKind>,
     #[serde(default)]
     attributes: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(IdentityKind),
-    Many(Vec<IdentityKind>),
+/// `kind = "access-key"` or `kind = ["access-key", "token"]`.
+fn one_or_many_kinds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IdentityKind>, D::Error> {
+    struct Kinds;
+    impl<'de> serde::de::Visitor<'de> for Kinds {
+        type Value = Vec<IdentityKind>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an identity kind or a list of them")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            IdentityKind::deserialize(serde::de::value::StrDeserializer::new(v)).map(|k| vec![k])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    deserializer.deserialize_any(Kinds)
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `target = "{{ … }}"` (an id) or `target = { kind = …, id = … }`.
 enum RawTarget {
     Id(String),
     Full(RawFullTarget),
+}
+
+impl<'de> Deserialize<'de> for RawTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Target;
+        impl<'de> serde::de::Visitor<'de> for Target {
+            type Value = RawTarget;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a target id (string) or a table with `id` and `kind`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawTarget::Id(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawFullTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawTarget::Full)
+            }
+        }
+        deserializer.deserialize_any(Target)
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,11 +245,7 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
             let f = f.get_ref();
             IdentityFilter {
                 provider: f.provider.clone(),
-                kinds: match &f.kind {
-                    None => Vec::new(),
-                    Some(OneOrMany::One(k)) => vec![*k],
-                    Some(OneOrMany::Many(ks)) => ks.clone(),
-                },
+                kinds: f.kind.clone(),
                 attributes: f.attributes.clone(),
             }
         });

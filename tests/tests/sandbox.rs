@@ -1,0 +1,181 @@
+//! The plugin sandbox, driven through the `cordon` binary with the test-only
+//! `misbehave` plugin: every misbehaviour is stopped and reported, and the
+//! host goes on serving the next calls.
+
+use cordon_e2e::cordon::{PluginEntry, Workspace, actions_of};
+
+const SIGNAL: &str = r#"{ "id": "sig-1", "kind": "credential.exposed", "source": "test", "severity": "high",
+  "observed_at": "2026-11-28T10:00:00Z", "incident": "INC-7",
+  "identities": [
+    { "provider": "test", "kind": "token", "id": "T1" },
+    { "provider": "test", "kind": "token", "id": "T2" } ] }"#;
+
+/// Runs `action` on both identities (one call at a time, so the second call
+/// comes after the first was stopped), plus a well-behaved step.
+fn run_misbehaviour(action: &str, limits: &[(&str, u64)]) -> serde_json::Value {
+    let mut ws = Workspace::new();
+    ws.env("TEST_TOKEN", "tok-3f9a1c77e2d04b5b");
+    let mut plugin = PluginEntry::new("test", "misbehave")
+        .secret_env("token", "TEST_TOKEN")
+        .limit("concurrency", 1);
+    for (name, value) in limits {
+        plugin = plugin.limit(name, *value);
+    }
+    ws.write_config(&[plugin]);
+    ws.write(
+        "playbook.toml",
+        &format!(
+            "name = \"misbehave\"\nowner = \"nhi\"\n\
+             [[step]]\nid = \"bad\"\nplugin = \"test\"\naction = \"{action}\"\nfor_each = {{ kind = \"token\" }}\n\
+             [[step]]\nid = \"after\"\nplugin = \"test\"\naction = \"noop\"\nfor_each = {{ kind = \"token\" }}\n"
+        ),
+    );
+    ws.write("signal.json", SIGNAL);
+    let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"]);
+    run.expect_code(3);
+    let report = run.json();
+    assert_eq!(report["status"], "partial");
+    for ok in actions_of(&report, "after") {
+        assert_eq!(ok["status"], "applied", "the host still serves well-behaved calls: {ok}");
+    }
+    report
+}
+
+fn assert_both_failed_with(report: &serde_json::Value, reason: &str) {
+    let bad = actions_of(report, "bad");
+    assert_eq!(bad.len(), 2);
+    for action in bad {
+        assert_eq!(action["status"], "failed", "{action}");
+        assert_eq!(action["attempts"], 1, "a violation is not retried: {action}");
+        let detail = action["detail"].as_str().unwrap();
+        assert!(detail.contains(reason), "expected `{reason}` in `{detail}`");
+    }
+}
+
+#[test]
+fn a_plugin_that_loops_forever_is_stopped_by_its_cpu_limit() {
+    let report = run_misbehaviour("loop-forever", &[("cpu_ms", 300), ("timeout_ms", 20_000)]);
+    assert_both_failed_with(&report, "exceeded its CPU limit of 300 ms");
+}
+
+#[test]
+fn a_plugin_that_waits_forever_is_stopped_by_its_time_limit() {
+    let report = run_misbehaviour("sleep-forever", &[("timeout_ms", 1_000)]);
+    assert_both_failed_with(&report, "exceeded its time limit of 1000 ms");
+}
+
+#[test]
+fn a_plugin_that_allocates_without_bound_is_stopped_by_its_memory_limit() {
+    let report = run_misbehaviour("allocate-unbounded", &[("memory_mb", 24)]);
+    assert_both_failed_with(&report, "exceeded its memory limit of 24 MiB");
+}
+
+#[test]
+fn a_plugin_calling_a_host_it_was_not_granted_is_denied_and_recorded() {
+    let report = run_misbehaviour("call-ungranted-host", &[]);
+    assert_both_failed_with(&report, "tried to send POST to http://198.51.100.7:80, which is not in its allowed_hosts");
+    let request = &actions_of(&report, "bad")[0]["requests"][0];
+    assert_eq!(request["denied"], true);
+    assert_eq!(request["origin"], "http://198.51.100.7:80");
+    assert_eq!(request["path"], "/exfiltrate");
+}
+
+#[test]
+fn a_plugin_reading_a_secret_it_was_not_granted_fails() {
+    let report = run_misbehaviour("read-ungranted-secret", &[]);
+    assert_both_failed_with(&report, "asked for secret `not-granted`, which is not granted to it");
+}
+
+#[test]
+fn a_panicking_plugin_is_reported_with_its_panic_message() {
+    let report = run_misbehaviour("panic", &[]);
+    assert_both_failed_with(&report, "misbehave plugin panicked on purpose");
+}
+
+#[test]
+fn secrets_never_reach_output_logs_or_the_store() {
+    const TOKEN: &str = "tok-3f9a1c77e2d04b5b";
+    let mut ws = Workspace::new();
+    ws.env("TEST_TOKEN", TOKEN);
+    ws.env("RUST_LOG", "trace");
+    ws.write_config(&[PluginEntry::new("test", "misbehave").secret_env("token", "TEST_TOKEN")]);
+    ws.write(
+        "playbook.toml",
+        "name = \"leaky\"\nowner = \"nhi\"\n[[step]]\nid = \"leak\"\nplugin = \"test\"\naction = \"log-secret\"\nfor_each = { kind = \"token\" }\n",
+    );
+    ws.write("signal.json", SIGNAL);
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"],
+        vec!["run", "--playbook", "playbook.toml", "--signal", "signal.json"],
+    ] {
+        let run = ws.cordon(&args);
+        run.expect_code(0);
+        outputs.push(run.stdout());
+        outputs.push(run.stderr());
+    }
+    // The plugin did write the token to its log and its outcome: redacted.
+    assert!(outputs.iter().any(|o| o.contains("the token is [REDACTED]")), "{outputs:?}");
+    assert!(outputs.iter().any(|o| o.contains("token=[REDACTED]")));
+    let runs = ws.cordon(&["runs", "list", "--json"]).json();
+    let run_id = runs[0]["run_id"].as_str().unwrap();
+    outputs.push(ws.cordon(&["runs", "show", run_id, "--json"]).stdout());
+    for output in &outputs {
+        assert!(!output.contains(TOKEN), "secret leaked into output:\n{output}");
+    }
+    for entry in walk(&ws.store_dir()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "secret leaked into {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn a_plugin_whose_digest_does_not_match_its_pin_is_refused() {
+    let ws = Workspace::new();
+    let mut plugin = PluginEntry::new("test", "misbehave");
+    let actual = plugin.sha256.clone();
+    plugin.sha256 = "0".repeat(64);
+    ws.write_config(&[plugin]);
+    ws.write(
+        "playbook.toml",
+        "name = \"p\"\nowner = \"nhi\"\n[[step]]\nid = \"s\"\nplugin = \"test\"\naction = \"noop\"\n",
+    );
+    ws.write("signal.json", SIGNAL);
+    let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json"]);
+    run.expect_code(2);
+    let stderr = run.stderr();
+    assert!(stderr.contains("plugin `test`"), "{stderr}");
+    assert!(stderr.contains(&actual) && stderr.contains(&"0".repeat(64)), "{stderr}");
+    assert!(!ws.store_dir().exists(), "nothing was recorded");
+}
+
+#[test]
+fn the_second_start_loads_the_compiled_component_from_the_cache() {
+    let mut ws = Workspace::new();
+    let cache = ws.private_cache();
+    ws.write_config(&[PluginEntry::new("test", "misbehave")]);
+    let first = ws.cordon(&["plugins", "list", "--json"]);
+    first.expect_code(0);
+    assert_eq!(first.json()[0]["compiled"], "now");
+    assert!(std::fs::read_dir(&cache).unwrap().count() > 0, "an artifact was cached");
+    let second = ws.cordon(&["plugins", "list", "--json"]);
+    assert_eq!(second.json()[0]["compiled"], "cached");
+    assert_eq!(second.json()[0]["provider"], "test");
+}
