@@ -28,7 +28,10 @@ pub enum Decision {
     /// Run it now; `rule` names what allowed it.
     Allowed { rule: String },
     /// Wait for one of `approvers`.
-    NeedsApproval { approvers: Vec<String>, reason: String },
+    NeedsApproval {
+        approvers: Vec<String>,
+        reason: String,
+    },
     /// Never run it.
     Denied { reason: String },
 }

@@ -281,7 +281,8 @@ fn validate_plugin(
             Some(("env", var)) if !var.is_empty() => Ok(SecretSource::Env(var.to_string())),
             Some(("file", path)) if !path.is_empty() => Ok(SecretSource::File(base.join(path))),
             _ => Err(
-                "must be a reference `env:NAME` or `file:PATH`, never the secret itself".to_string(),
+                "must be a reference `env:NAME` or `file:PATH`, never the secret itself"
+                    .to_string(),
             ),
         };
         match parsed {
@@ -297,7 +298,11 @@ fn validate_plugin(
     }
 
     let limits_span = raw.limits.as_ref().map(|l| l.span());
-    let limits = raw.limits.as_ref().map(|l| *l.get_ref()).unwrap_or_default();
+    let limits = raw
+        .limits
+        .as_ref()
+        .map(|l| *l.get_ref())
+        .unwrap_or_default();
     let limit_checks: [(&str, bool, &str); 4] = [
         ("timeout_ms", limits.timeout_ms > 0, "must be at least 1"),
         ("cpu_ms", limits.cpu_ms > 0, "must be at least 1"),
@@ -375,7 +380,10 @@ limits = {{ timeout_ms = 5000 }}
         let aws = config.plugin("aws").unwrap();
         assert_eq!(aws.component, PathBuf::from("/etc/cordon/plugins/aws.wasm"));
         assert_eq!(config.store_path, PathBuf::from("/etc/cordon/cordon-data"));
-        assert_eq!(aws.allowed_hosts[0].to_string(), "https://iam.amazonaws.com:443");
+        assert_eq!(
+            aws.allowed_hosts[0].to_string(),
+            "https://iam.amazonaws.com:443"
+        );
         assert_eq!(aws.allowed_hosts[1].to_string(), "http://127.0.0.1:5000");
         assert_eq!(
             aws.secrets["secret_access_key"].source,

@@ -23,7 +23,9 @@ impl SourceFile {
                 path: path.to_path_buf(),
                 text,
             }),
-            Err(err) => Err(InputError::whole_file(path, format!("cannot read file: {err}")).into()),
+            Err(err) => {
+                Err(InputError::whole_file(path, format!("cannot read file: {err}")).into())
+            }
         }
     }
 
@@ -123,7 +125,11 @@ impl InputErrors {
 
     /// `Ok(value)` when no problem was found, the problems otherwise.
     pub fn into_result<T>(self, value: T) -> Result<T, InputErrors> {
-        if self.0.is_empty() { Ok(value) } else { Err(self) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 

@@ -54,8 +54,10 @@ pub fn time_to_contain(run: &RunRecord, actions: &[ActionRecord]) -> Option<i64>
     actions
         .iter()
         .filter(|a| {
-            matches!(a.status, ActionStatus::Applied | ActionStatus::AlreadyApplied)
-                && a.effect.changes_state()
+            matches!(
+                a.status,
+                ActionStatus::Applied | ActionStatus::AlreadyApplied
+            ) && a.effect.changes_state()
         })
         .filter_map(|a| a.finished_at)
         .max()
@@ -67,7 +69,9 @@ impl RunReport {
     pub fn new(run: &RunRecord, actions: &[ActionRecord]) -> RunReport {
         let mut summary = BTreeMap::new();
         for action in actions {
-            *summary.entry(action.status.as_str().to_string()).or_insert(0) += 1;
+            *summary
+                .entry(action.status.as_str().to_string())
+                .or_insert(0) += 1;
         }
         RunReport {
             run_id: run.run_id.clone(),
@@ -106,23 +110,52 @@ impl RunReport {
     /// A readable summary for a terminal.
     pub fn human(&self) -> String {
         let mut out = String::new();
-        let mode = if self.dry_run { " (dry run: nothing was changed)" } else { "" };
-        let _ = writeln!(out, "Run {} · playbook {} · {}{mode}", self.run_id, self.playbook, self.status);
+        let mode = if self.dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "Run {} · playbook {} · {}{mode}",
+            self.run_id, self.playbook, self.status
+        );
         let _ = writeln!(
             out,
             "Signal {}{} · acting as {}",
             self.signal,
-            self.incident.as_ref().map(|i| format!(" · incident {i}")).unwrap_or_default(),
+            self.incident
+                .as_ref()
+                .map(|i| format!(" · incident {i}"))
+                .unwrap_or_default(),
             self.principal
         );
         if self.actions.is_empty() {
-            let _ = writeln!(out, "\nNo identity in the signal matched a step: nothing to do.");
+            let _ = writeln!(
+                out,
+                "\nNo identity in the signal matched a step: nothing to do."
+            );
             return out;
         }
         let widths = [
-            self.actions.iter().map(|a| a.step.len()).max().unwrap_or(0).max(4),
-            self.actions.iter().map(|a| a.action.len()).max().unwrap_or(0).max(6),
-            self.actions.iter().map(|a| a.target.to_string().len()).max().unwrap_or(0).clamp(6, 48),
+            self.actions
+                .iter()
+                .map(|a| a.step.len())
+                .max()
+                .unwrap_or(0)
+                .max(4),
+            self.actions
+                .iter()
+                .map(|a| a.action.len())
+                .max()
+                .unwrap_or(0)
+                .max(6),
+            self.actions
+                .iter()
+                .map(|a| a.target.to_string().len())
+                .max()
+                .unwrap_or(0)
+                .clamp(6, 48),
             15,
         ];
         let _ = writeln!(
@@ -152,8 +185,17 @@ impl RunReport {
                 w3 = widths[3]
             );
         }
-        let counts: Vec<String> = self.summary.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        let _ = writeln!(out, "\n{} actions: {}", self.actions.len(), counts.join(", "));
+        let counts: Vec<String> = self
+            .summary
+            .iter()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n{} actions: {}",
+            self.actions.len(),
+            counts.join(", ")
+        );
         match self.time_to_contain_ms {
             Some(ms) => {
                 let _ = writeln!(out, "Time to contain: {:.3} s", ms as f64 / 1000.0);

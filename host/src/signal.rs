@@ -162,7 +162,11 @@ mod tests {
             "observed_at"
         );
         let none = r#"{"id":"s","kind":"k","source":"x","severity":"low","observed_at":"2026-11-28T10:00:00Z","identities":[]}"#;
-        assert!(parse(none).unwrap_err().0[0].message.contains("at least one"));
+        assert!(
+            parse(none).unwrap_err().0[0]
+                .message
+                .contains("at least one")
+        );
     }
 
     #[test]

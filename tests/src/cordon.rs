@@ -72,11 +72,18 @@ impl PluginEntry {
     pub fn toml(&self) -> String {
         let quote = |s: &str| format!("{s:?}");
         let table = |m: &BTreeMap<String, String>| {
-            let items: Vec<String> = m.iter().map(|(k, v)| format!("{k} = {}", quote(v))).collect();
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", quote(v)))
+                .collect();
             format!("{{ {} }}", items.join(", "))
         };
         let hosts: Vec<String> = self.allowed_hosts.iter().map(|h| quote(h)).collect();
-        let limits: Vec<String> = self.limits.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let limits: Vec<String> = self
+            .limits
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
         format!(
             "[plugins.{}]\ncomponent = {}\nsha256 = {}\nallowed_hosts = [{}]\nsecrets = {}\nconfig = {}\nlimits = {{ {} }}\n",
             self.name,
@@ -106,7 +113,10 @@ impl Default for Workspace {
 impl Workspace {
     pub fn new() -> Workspace {
         Workspace {
-            dir: tempfile::Builder::new().prefix("cordon-e2e-").tempdir().expect("tempdir"),
+            dir: tempfile::Builder::new()
+                .prefix("cordon-e2e-")
+                .tempdir()
+                .expect("tempdir"),
             env: Vec::new(),
             cache: super::workspace_root().join("target/e2e-component-cache"),
         }

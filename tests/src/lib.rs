@@ -5,6 +5,7 @@
 //! The tests expect `cargo xtask test` to have built everything and to pass
 //! `CORDON_BIN`, `CORDON_PLUGINS` and `CORDON_VENV`; run them through it.
 
+pub mod aws;
 pub mod cordon;
 pub mod moto;
 pub mod proxy;

@@ -87,7 +87,14 @@ impl Moto {
     }
 
     /// As [`Moto::seed`], optionally giving every user a console password.
-    pub fn seed_with(&self, prefix: &str, users: usize, keys: usize, roles: usize, login: bool) -> Seeded {
+    pub fn seed_with(
+        &self,
+        prefix: &str,
+        users: usize,
+        keys: usize,
+        roles: usize,
+        login: bool,
+    ) -> Seeded {
         let mut args = vec![
             "seed".to_string(),
             "--endpoint".into(),
@@ -107,14 +114,22 @@ impl Moto {
         let out = python(&args);
         let operator = Operator {
             access_key_id: out["operator"]["access_key_id"].as_str().unwrap().into(),
-            secret_access_key: out["operator"]["secret_access_key"].as_str().unwrap().into(),
+            secret_access_key: out["operator"]["secret_access_key"]
+                .as_str()
+                .unwrap()
+                .into(),
         };
         let mut keys: Vec<(String, Vec<String>)> = out["keys"]
             .as_object()
             .unwrap()
             .iter()
             .map(|(u, ks)| {
-                let ks = ks.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_string()).collect();
+                let ks = ks
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k.as_str().unwrap().to_string())
+                    .collect();
                 (u.clone(), ks)
             })
             .collect();
@@ -125,7 +140,11 @@ impl Moto {
             .iter()
             .map(|r| r.as_str().unwrap().to_string())
             .collect();
-        Seeded { operator, keys, roles }
+        Seeded {
+            operator,
+            keys,
+            roles,
+        }
     }
 
     /// Seeds the demo account (deterministic ids matching the shipped signal)
@@ -134,7 +153,10 @@ impl Moto {
         let out = python(&["seed-demo".into(), "--endpoint".into(), self.endpoint()]);
         let operator = Operator {
             access_key_id: out["operator"]["access_key_id"].as_str().unwrap().into(),
-            secret_access_key: out["operator"]["secret_access_key"].as_str().unwrap().into(),
+            secret_access_key: out["operator"]["secret_access_key"]
+                .as_str()
+                .unwrap()
+                .into(),
         };
         (operator, out["keys"].clone())
     }

@@ -25,7 +25,7 @@ pub struct Seen {
     pub action: String,
     /// The other form parameters.
     pub params: BTreeMap<String, String>,
-    /// The status returned to the plugin.
+    /// The status returned to the plugin (0 while in flight).
     pub status: u16,
 }
 
@@ -66,16 +66,23 @@ impl Proxy {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind proxy");
         let port = listener.local_addr().expect("proxy address").port();
-        let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
         let shared = state.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let state = shared.clone();
                 let client = client.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| forward(request, state.clone(), client.clone(), upstream_port));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let service = service_fn(move |request| {
+                        forward(request, state.clone(), client.clone(), upstream_port)
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
@@ -111,7 +118,13 @@ impl Proxy {
 
     /// How many calls of `action` were seen (whatever their answer).
     pub fn count(&self, action: &str) -> usize {
-        self.state.seen.lock().unwrap().iter().filter(|s| s.action == action).count()
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.action == action)
+            .count()
     }
 
     /// How many calls of `action` carried `param = value`.
@@ -121,7 +134,9 @@ impl Proxy {
             .lock()
             .unwrap()
             .iter()
-            .filter(|s| s.action == action && s.params.get(param).map(String::as_str) == Some(value))
+            .filter(|s| {
+                s.action == action && s.params.get(param).map(String::as_str) == Some(value)
+            })
             .count()
     }
 
@@ -145,6 +160,17 @@ async fn forward(
     let action = params.remove("Action").unwrap_or_default();
     params.remove("Version");
 
+    // Recorded on arrival: if the plugin's caller dies mid-call, the request
+    // was still sent (and may have reached moto).
+    let index = {
+        let mut seen = state.seen.lock().unwrap();
+        seen.push(Seen {
+            action: action.clone(),
+            params,
+            status: 0,
+        });
+        seen.len() - 1
+    };
     let injected = {
         let mut faults = state.faults.lock().unwrap();
         faults
@@ -162,7 +188,11 @@ async fn forward(
             .body(Full::new(Bytes::from(body)))
             .expect("response"),
         None => {
-            let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let path = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let mut upstream = Request::builder()
                 .method(parts.method.clone())
                 .uri(format!("http://127.0.0.1:{upstream_port}{path}"));
@@ -183,11 +213,7 @@ async fn forward(
             }
         }
     };
-    state.seen.lock().unwrap().push(Seen {
-        action,
-        params,
-        status: response.status().as_u16(),
-    });
+    state.seen.lock().unwrap()[index].status = response.status().as_u16();
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     Ok(response)
 }

@@ -35,13 +35,25 @@ fn workspace() -> Workspace {
 
 /// Runs with the given files and expects exit 2, no store, and `expected` in stderr.
 fn refused(ws: &Workspace, expected: &[&str]) {
-    let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json"]);
+    let run = ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ]);
     run.expect_code(2);
     let stderr = run.stderr();
     for fragment in expected {
-        assert!(stderr.contains(fragment), "expected `{fragment}` in:\n{stderr}");
+        assert!(
+            stderr.contains(fragment),
+            "expected `{fragment}` in:\n{stderr}"
+        );
     }
-    assert!(!ws.store_dir().exists(), "invalid input must record nothing");
+    assert!(
+        !ws.store_dir().exists(),
+        "invalid input must record nothing"
+    );
 }
 
 #[test]
@@ -49,15 +61,32 @@ fn the_reference_playbook_is_valid() {
     let ws = workspace();
     let check = ws.cordon(&["playbook", "check", "playbook.toml"]);
     check.expect_code(0);
-    assert!(check.stdout().contains("playbook `ok` is valid (2 steps"), "{}", check.stdout());
-    ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json"]).expect_code(0);
+    assert!(
+        check.stdout().contains("playbook `ok` is valid (2 steps"),
+        "{}",
+        check.stdout()
+    );
+    ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ])
+    .expect_code(0);
 }
 
 #[test]
 fn unknown_action_is_located() {
     let ws = workspace();
-    ws.write("playbook.toml", &PLAYBOOK.replacen("action = \"noop\"", "action = \"nope\"", 1));
-    refused(&ws, &["playbook.toml:8:10: step[0].action: plugin `test` has no action `nope` (it has: noop,"]);
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replacen("action = \"noop\"", "action = \"nope\"", 1),
+    );
+    refused(
+        &ws,
+        &["playbook.toml:8:10: step[0].action: plugin `test` has no action `nope` (it has: noop,"],
+    );
     let check = ws.cordon(&["playbook", "check", "playbook.toml"]);
     check.expect_code(2);
     assert!(check.stderr().contains("playbook.toml:8:10"));
@@ -66,34 +95,81 @@ fn unknown_action_is_located() {
 #[test]
 fn unknown_plugin_is_located() {
     let ws = workspace();
-    ws.write("playbook.toml", &PLAYBOOK.replacen("plugin = \"test\"", "plugin = \"okta\"", 1));
-    refused(&ws, &["playbook.toml:7:10: step[0].plugin: no plugin `okta`"]);
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replacen("plugin = \"test\"", "plugin = \"okta\"", 1),
+    );
+    refused(
+        &ws,
+        &["playbook.toml:7:10: step[0].plugin: no plugin `okta`"],
+    );
 }
 
 #[test]
 fn cycles_are_located() {
     let ws = workspace();
-    ws.write("playbook.toml", &PLAYBOOK.replacen("id = \"first\"", "id = \"first\"\nneeds = [\"second\"]", 1));
-    refused(&ws, &["playbook.toml:7:10: step[0].needs: steps depend on each other in a cycle: first -> second -> first"]);
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replacen("id = \"first\"", "id = \"first\"\nneeds = [\"second\"]", 1),
+    );
+    refused(
+        &ws,
+        &[
+            "playbook.toml:7:10: step[0].needs: steps depend on each other in a cycle: first -> second -> first",
+        ],
+    );
 }
 
 #[test]
 fn bad_templates_are_located() {
     let ws = workspace();
-    ws.write("playbook.toml", &PLAYBOOK.replace("steps.first.evidence.target", "target.nope"));
-    refused(&ws, &["playbook.toml:16:", "step[1].params.note: unknown value `target.nope`"]);
-    ws.write("playbook.toml", &PLAYBOOK.replace("needs = [\"first\"]\n", ""));
-    refused(&ws, &["step[1].params.note: `steps.first`: step `second` must list `first` in `needs`"]);
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replace("steps.first.evidence.target", "target.nope"),
+    );
+    refused(
+        &ws,
+        &[
+            "playbook.toml:16:",
+            "step[1].params.note: unknown value `target.nope`",
+        ],
+    );
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replace("needs = [\"first\"]\n", ""),
+    );
+    refused(
+        &ws,
+        &["step[1].params.note: `steps.first`: step `second` must list `first` in `needs`"],
+    );
 }
 
 #[test]
 fn wrong_types_and_unknown_fields_are_located() {
     let ws = workspace();
-    ws.write("playbook.toml", &PLAYBOOK.replacen("id = \"first\"", "id = \"first\"\nretries = \"three\"", 1));
-    refused(&ws, &["playbook.toml:7:11: step[0].retries: invalid type: string \"three\", expected u32"]);
-    ws.write("playbook.toml", &PLAYBOOK.replacen("id = \"first\"", "id = \"first\"\nretry = 3", 1));
-    refused(&ws, &["playbook.toml:", "step[0].retry: unknown field `retry`, expected one of"]);
-    ws.write("playbook.toml", &PLAYBOOK.replacen("kind = \"token\"", "kind = \"tokn\"", 1));
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replacen("id = \"first\"", "id = \"first\"\nretries = \"three\"", 1),
+    );
+    refused(
+        &ws,
+        &["playbook.toml:7:11: step[0].retries: invalid type: string \"three\", expected u32"],
+    );
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replacen("id = \"first\"", "id = \"first\"\nretry = 3", 1),
+    );
+    refused(
+        &ws,
+        &[
+            "playbook.toml:",
+            "step[0].retry: unknown field `retry`, expected one of",
+        ],
+    );
+    ws.write(
+        "playbook.toml",
+        &PLAYBOOK.replacen("kind = \"token\"", "kind = \"tokn\"", 1),
+    );
     refused(&ws, &["playbook.toml:9:", "unknown variant `tokn`"]);
 }
 
@@ -103,22 +179,48 @@ fn bad_config_is_located() {
     let mut plugin = PluginEntry::new("test", "misbehave");
     plugin.sha256 = "xyz".into();
     ws.write_config(&[plugin]);
-    refused(&ws, &["cordon.toml:", "plugins.test.sha256: must be the component's sha256 digest"]);
+    refused(
+        &ws,
+        &[
+            "cordon.toml:",
+            "plugins.test.sha256: must be the component's sha256 digest",
+        ],
+    );
 
     let config = std::fs::read_to_string(ws.path().join("cordon.toml")).unwrap();
-    ws.write("cordon.toml", &config.replace("allowed_hosts = []", "allowed_hosts = [\"ftp://x\"]"));
-    refused(&ws, &["plugins.test.allowed_hosts[0]: scheme `ftp` is not http or https"]);
+    ws.write(
+        "cordon.toml",
+        &config.replace("allowed_hosts = []", "allowed_hosts = [\"ftp://x\"]"),
+    );
+    refused(
+        &ws,
+        &["plugins.test.allowed_hosts[0]: scheme `ftp` is not http or https"],
+    );
 
-    ws.write_config(&[PluginEntry::new("test", "misbehave").secret_env("token", "CORDON_TEST_UNSET_VARIABLE")]);
-    refused(&ws, &["plugins.test.secrets.token: environment variable CORDON_TEST_UNSET_VARIABLE is not set"]);
+    ws.write_config(&[
+        PluginEntry::new("test", "misbehave").secret_env("token", "CORDON_TEST_UNSET_VARIABLE")
+    ]);
+    refused(
+        &ws,
+        &["plugins.test.secrets.token: environment variable CORDON_TEST_UNSET_VARIABLE is not set"],
+    );
 }
 
 #[test]
 fn bad_signals_are_located() {
     let ws = workspace();
     ws.write("signal.json", &SIGNAL.replace("\"token\"", "\"tokn\""));
-    refused(&ws, &["signal.json:3:", "identities[0].kind: unknown variant `tokn`"]);
-    ws.write("signal.json", &SIGNAL.replace("\"severity\": \"high\",", ""));
+    refused(
+        &ws,
+        &[
+            "signal.json:3:",
+            "identities[0].kind: unknown variant `tokn`",
+        ],
+    );
+    ws.write(
+        "signal.json",
+        &SIGNAL.replace("\"severity\": \"high\",", ""),
+    );
     refused(&ws, &["signal.json:", "missing field `severity`"]);
     ws.write("signal.json", "{ \"id\": ");
     refused(&ws, &["signal.json:1:"]);
@@ -127,6 +229,14 @@ fn bad_signals_are_located() {
 #[test]
 fn a_signal_the_trigger_does_not_accept_is_refused() {
     let ws = workspace();
-    ws.write("signal.json", &SIGNAL.replace("credential.exposed", "session.hijacked"));
-    refused(&ws, &["signal.json:1:1: the signal does not match the trigger of playbook `ok`: signal kind `session.hijacked`"]);
+    ws.write(
+        "signal.json",
+        &SIGNAL.replace("credential.exposed", "session.hijacked"),
+    );
+    refused(
+        &ws,
+        &[
+            "signal.json:1:1: the signal does not match the trigger of playbook `ok`: signal kind `session.hijacked`",
+        ],
+    );
 }

@@ -31,12 +31,22 @@ fn run_misbehaviour(action: &str, limits: &[(&str, u64)]) -> serde_json::Value {
         ),
     );
     ws.write("signal.json", SIGNAL);
-    let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"]);
+    let run = ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+        "--json",
+    ]);
     run.expect_code(3);
     let report = run.json();
     assert_eq!(report["status"], "partial");
     for ok in actions_of(&report, "after") {
-        assert_eq!(ok["status"], "applied", "the host still serves well-behaved calls: {ok}");
+        assert_eq!(
+            ok["status"], "applied",
+            "the host still serves well-behaved calls: {ok}"
+        );
     }
     report
 }
@@ -46,7 +56,10 @@ fn assert_both_failed_with(report: &serde_json::Value, reason: &str) {
     assert_eq!(bad.len(), 2);
     for action in bad {
         assert_eq!(action["status"], "failed", "{action}");
-        assert_eq!(action["attempts"], 1, "a violation is not retried: {action}");
+        assert_eq!(
+            action["attempts"], 1,
+            "a violation is not retried: {action}"
+        );
         let detail = action["detail"].as_str().unwrap();
         assert!(detail.contains(reason), "expected `{reason}` in `{detail}`");
     }
@@ -73,7 +86,10 @@ fn a_plugin_that_allocates_without_bound_is_stopped_by_its_memory_limit() {
 #[test]
 fn a_plugin_calling_a_host_it_was_not_granted_is_denied_and_recorded() {
     let report = run_misbehaviour("call-ungranted-host", &[]);
-    assert_both_failed_with(&report, "tried to send POST to http://198.51.100.7:80, which is not in its allowed_hosts");
+    assert_both_failed_with(
+        &report,
+        "tried to send POST to http://198.51.100.7:80, which is not in its allowed_hosts",
+    );
     let request = &actions_of(&report, "bad")[0]["requests"][0];
     assert_eq!(request["denied"], true);
     assert_eq!(request["origin"], "http://198.51.100.7:80");
@@ -83,7 +99,10 @@ fn a_plugin_calling_a_host_it_was_not_granted_is_denied_and_recorded() {
 #[test]
 fn a_plugin_reading_a_secret_it_was_not_granted_fails() {
     let report = run_misbehaviour("read-ungranted-secret", &[]);
-    assert_both_failed_with(&report, "asked for secret `not-granted`, which is not granted to it");
+    assert_both_failed_with(
+        &report,
+        "asked for secret `not-granted`, which is not granted to it",
+    );
 }
 
 #[test]
@@ -106,8 +125,21 @@ fn secrets_never_reach_output_logs_or_the_store() {
     ws.write("signal.json", SIGNAL);
     let mut outputs = Vec::new();
     for args in [
-        vec!["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"],
-        vec!["run", "--playbook", "playbook.toml", "--signal", "signal.json"],
+        vec![
+            "run",
+            "--playbook",
+            "playbook.toml",
+            "--signal",
+            "signal.json",
+            "--json",
+        ],
+        vec![
+            "run",
+            "--playbook",
+            "playbook.toml",
+            "--signal",
+            "signal.json",
+        ],
     ] {
         let run = ws.cordon(&args);
         run.expect_code(0);
@@ -115,13 +147,21 @@ fn secrets_never_reach_output_logs_or_the_store() {
         outputs.push(run.stderr());
     }
     // The plugin did write the token to its log and its outcome: redacted.
-    assert!(outputs.iter().any(|o| o.contains("the token is [REDACTED]")), "{outputs:?}");
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.contains("the token is [REDACTED]")),
+        "{outputs:?}"
+    );
     assert!(outputs.iter().any(|o| o.contains("token=[REDACTED]")));
     let runs = ws.cordon(&["runs", "list", "--json"]).json();
     let run_id = runs[0]["run_id"].as_str().unwrap();
     outputs.push(ws.cordon(&["runs", "show", run_id, "--json"]).stdout());
     for output in &outputs {
-        assert!(!output.contains(TOKEN), "secret leaked into output:\n{output}");
+        assert!(
+            !output.contains(TOKEN),
+            "secret leaked into output:\n{output}"
+        );
     }
     for entry in walk(&ws.store_dir()) {
         let bytes = std::fs::read(&entry).unwrap();
@@ -158,11 +198,20 @@ fn a_plugin_whose_digest_does_not_match_its_pin_is_refused() {
         "name = \"p\"\nowner = \"nhi\"\n[[step]]\nid = \"s\"\nplugin = \"test\"\naction = \"noop\"\n",
     );
     ws.write("signal.json", SIGNAL);
-    let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json"]);
+    let run = ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ]);
     run.expect_code(2);
     let stderr = run.stderr();
     assert!(stderr.contains("plugin `test`"), "{stderr}");
-    assert!(stderr.contains(&actual) && stderr.contains(&"0".repeat(64)), "{stderr}");
+    assert!(
+        stderr.contains(&actual) && stderr.contains(&"0".repeat(64)),
+        "{stderr}"
+    );
     assert!(!ws.store_dir().exists(), "nothing was recorded");
 }
 
@@ -174,7 +223,10 @@ fn the_second_start_loads_the_compiled_component_from_the_cache() {
     let first = ws.cordon(&["plugins", "list", "--json"]);
     first.expect_code(0);
     assert_eq!(first.json()[0]["compiled"], "now");
-    assert!(std::fs::read_dir(&cache).unwrap().count() > 0, "an artifact was cached");
+    assert!(
+        std::fs::read_dir(&cache).unwrap().count() > 0,
+        "an artifact was cached"
+    );
     let second = ws.cordon(&["plugins", "list", "--json"]);
     assert_eq!(second.json()[0]["compiled"], "cached");
     assert_eq!(second.json()[0]["provider"], "test");

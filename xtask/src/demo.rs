@@ -40,7 +40,9 @@ pub fn run() -> Result<()> {
         .filter_map(|k| k.as_str().map(str::to_string))
         .collect();
     if let Some(missing) = leaked.iter().find(|k| !seeded.contains(k)) {
-        bail!("the shipped signal names key {missing}, which moto did not create: has moto's version changed?");
+        bail!(
+            "the shipped signal names key {missing}, which moto did not create: has moto's version changed?"
+        );
     }
 
     let plugin = PluginEntry::new("aws", "aws")
@@ -67,7 +69,10 @@ pub fn run() -> Result<()> {
         .args(["--playbook", PLAYBOOK, "--signal", SIGNAL])
         .current_dir(&root)
         .env("CORDON_DEMO_AWS_ACCESS_KEY_ID", &operator.access_key_id)
-        .env("CORDON_DEMO_AWS_SECRET_ACCESS_KEY", &operator.secret_access_key)
+        .env(
+            "CORDON_DEMO_AWS_SECRET_ACCESS_KEY",
+            &operator.secret_access_key,
+        )
         .status()
         .context("running cordon")?;
     if !status.success() {
@@ -86,15 +91,25 @@ pub fn run() -> Result<()> {
     };
     for (user, user_state) in users.as_object().context("users")? {
         for (key, status) in user_state["keys"].as_object().into_iter().flatten() {
-            let should_be = if leaked.contains(key) { "Inactive" } else { "Active" };
-            check(status == should_be, format!("{user}'s key {key} is {should_be}"));
+            let should_be = if leaked.contains(key) {
+                "Inactive"
+            } else {
+                "Active"
+            };
+            check(
+                status == should_be,
+                format!("{user}'s key {key} is {should_be}"),
+            );
         }
     }
     for user in ["ci-bot", "data-pipeline"] {
         let fenced = users[user]["policies"]
             .as_array()
             .is_some_and(|p| p.iter().any(|p| p == "CordonQuarantine"));
-        check(fenced, format!("{user} is fenced by the CordonQuarantine deny-all policy"));
+        check(
+            fenced,
+            format!("{user} is fenced by the CordonQuarantine deny-all policy"),
+        );
     }
     for user in ["release-agent", "alice"] {
         let fenced = users[user]["policies"]

@@ -18,7 +18,12 @@ pub const PLUGINS: &[&str] = &["aws", "misbehave"];
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
-    let rest = args.iter().skip(1).skip_while(|a| *a == "--").cloned().collect::<Vec<_>>();
+    let rest = args
+        .iter()
+        .skip(1)
+        .skip_while(|a| *a == "--")
+        .cloned()
+        .collect::<Vec<_>>();
     match task {
         "setup" => setup::run(),
         "build" => build(),
@@ -30,7 +35,11 @@ fn main() -> Result<()> {
             eprintln!("  build   setup, then build the plugins and the binaries");
             eprintln!("  test    build, then run every test (extra args go to cargo test)");
             eprintln!("  demo    build, then contain a leaked AWS access key against moto");
-            if task == "help" { Ok(()) } else { bail!("unknown task `{task}`") }
+            if task == "help" {
+                Ok(())
+            } else {
+                bail!("unknown task `{task}`")
+            }
         }
     }
 }

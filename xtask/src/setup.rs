@@ -43,12 +43,17 @@ fn python_venv() -> Result<()> {
     {
         return Ok(());
     }
-    println!("==> creating the Python venv with moto at {}", venv.display());
+    println!(
+        "==> creating the Python venv with moto at {}",
+        venv.display()
+    );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     crate::run(Command::new(&python).arg("-m").arg("venv").arg(&venv))?;
-    crate::run(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(REQUIREMENTS))?;
+    crate::run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(REQUIREMENTS),
+    )?;
     std::fs::write(&marker, wanted)?;
     Ok(())
 }

@@ -24,7 +24,10 @@ pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     } else if summaries.is_empty() {
         println!("No runs yet.");
     } else {
-        println!("{:38}  {:28}  {:10}  {:>7}  STARTED", "RUN", "PLAYBOOK", "STATUS", "ACTIONS");
+        println!(
+            "{:38}  {:28}  {:10}  {:>7}  STARTED",
+            "RUN", "PLAYBOOK", "STATUS", "ACTIONS"
+        );
         for s in &summaries {
             let dry = if s.dry_run { " (dry run)" } else { "" };
             println!(
@@ -47,7 +50,11 @@ pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result
     } else {
         print!("{}", report.human());
     }
-    Ok(if run.status.is_finished() { exit_code(&run) } else { EXIT_OK })
+    Ok(if run.status.is_finished() {
+        exit_code(&run)
+    } else {
+        EXIT_OK
+    })
 }
 
 pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
@@ -78,7 +85,11 @@ pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> 
                 row["compiled"].as_str().unwrap_or_default(),
                 row["actions"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                    .map(|a| a
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
                     .unwrap_or_default()
             );
         }
@@ -92,7 +103,12 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
         bail!(
             "no plugin `{name}` in {} (configured: {})",
             config_path.display(),
-            config.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+            config
+                .plugins
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
     let host = PluginHost::load(&config, Some(&[name.to_string()])).await?;
@@ -116,22 +132,51 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(EXIT_OK);
     }
-    println!("{name}: provider {} version {}", info.provider, info.version);
-    println!("  component {} (sha256 {})", plugin.component.display(), plugin.sha256);
+    println!(
+        "{name}: provider {} version {}",
+        info.provider, info.version
+    );
+    println!(
+        "  component {} (sha256 {})",
+        plugin.component.display(),
+        plugin.sha256
+    );
     let hosts: Vec<String> = plugin.allowed_hosts.iter().map(|o| o.to_string()).collect();
-    println!("  may reach: {}", if hosts.is_empty() { "nothing".into() } else { hosts.join(", ") });
+    println!(
+        "  may reach: {}",
+        if hosts.is_empty() {
+            "nothing".into()
+        } else {
+            hosts.join(", ")
+        }
+    );
     let limits = plugin.limits;
     println!(
         "  limits: {} ms per call, {} ms CPU, {} MiB memory, {} calls at once",
         limits.timeout_ms, limits.cpu_ms, limits.memory_mb, limits.concurrency
     );
     for secret in &info.secrets {
-        let granted = if plugin.secrets.contains_key(&secret.name) { "granted" } else { "not granted" };
-        let required = if secret.required { "required" } else { "optional" };
-        println!("  secret {} ({required}, {granted}): {}", secret.name, secret.description);
+        let granted = if plugin.secrets.contains_key(&secret.name) {
+            "granted"
+        } else {
+            "not granted"
+        };
+        let required = if secret.required {
+            "required"
+        } else {
+            "optional"
+        };
+        println!(
+            "  secret {} ({required}, {granted}): {}",
+            secret.name, secret.description
+        );
     }
     for key in &info.config {
-        let value = plugin.config.get(&key.name).map(String::as_str).unwrap_or("(unset)");
+        let value = plugin
+            .config
+            .get(&key.name)
+            .map(String::as_str)
+            .unwrap_or("(unset)");
         println!("  config {} = {value}: {}", key.name, key.description);
     }
     println!("  actions:");
@@ -149,8 +194,15 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
             action.description
         );
         for param in &action.params {
-            let required = if param.required { "required" } else { "optional" };
-            println!("      param {} ({required}): {}", param.name, param.description);
+            let required = if param.required {
+                "required"
+            } else {
+                "optional"
+            };
+            println!(
+                "      param {} ({required}): {}",
+                param.name, param.description
+            );
         }
     }
     Ok(EXIT_OK)

@@ -145,7 +145,10 @@ enum PlaybookCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -198,21 +201,33 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             } => inspect::runs_show(&config.config, &run_id, json),
         },
         Command::Plugins { command } => match command {
-            PluginsCommand::List { config, json } => inspect::plugins_list(&config.config, json).await,
+            PluginsCommand::List { config, json } => {
+                inspect::plugins_list(&config.config, json).await
+            }
             PluginsCommand::Inspect { name, config, json } => {
                 inspect::plugins_inspect(&config.config, &name, json).await
             }
         },
         Command::Playbook { command } => match command {
-            PlaybookCommand::Check { file, config } => inspect::playbook_check(&config.config, &file).await,
+            PlaybookCommand::Check { file, config } => {
+                inspect::playbook_check(&config.config, &file).await
+            }
         },
     }
 }
 
 /// The plugins a playbook uses, or an error for each one the config lacks.
-fn plugins_used(config: &Config, config_path: &Path, playbook: &Playbook) -> Result<Vec<String>, InputErrors> {
+fn plugins_used(
+    config: &Config,
+    config_path: &Path,
+    playbook: &Playbook,
+) -> Result<Vec<String>, InputErrors> {
     let mut errors = InputErrors::default();
-    for step in playbook.steps.iter().filter(|s| config.plugin(&s.plugin).is_none()) {
+    for step in playbook
+        .steps
+        .iter()
+        .filter(|s| config.plugin(&s.plugin).is_none())
+    {
         errors.push(step.error(
             &playbook.source,
             "plugin",
@@ -241,7 +256,11 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
                 )
             )
     });
-    if invalid { EXIT_INVALID_INPUT } else { EXIT_ERROR }
+    if invalid {
+        EXIT_INVALID_INPUT
+    } else {
+        EXIT_ERROR
+    }
 }
 
 fn init_logging() {

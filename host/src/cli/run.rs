@@ -33,7 +33,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Err(reason) = playbook.trigger.accepts(&signal) {
         return Err(InputError::whole_file(
             &args.signal,
-            format!("the signal does not match the trigger of playbook `{}`: {reason}", playbook.name),
+            format!(
+                "the signal does not match the trigger of playbook `{}`: {reason}",
+                playbook.name
+            ),
         )
         .into());
     }
@@ -59,7 +62,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .clone()
         .unwrap_or_else(|| format!("automation:{}", playbook.owner));
     let progress = Progress::start(!args.json);
-    let engine = Engine::new(plugins, store.clone(), Arc::new(AllowAll)).with_events(progress.sender());
+    let engine =
+        Engine::new(plugins, store.clone(), Arc::new(AllowAll)).with_events(progress.sender());
     let run = engine
         .start(RunRequest {
             playbook,
@@ -104,7 +108,8 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let mut code = EXIT_OK;
     for run in unfinished {
         let progress = Progress::start(!json);
-        let engine = Engine::new(plugins.clone(), store.clone(), Arc::new(AllowAll)).with_events(progress.sender());
+        let engine = Engine::new(plugins.clone(), store.clone(), Arc::new(AllowAll))
+            .with_events(progress.sender());
         if !json {
             eprintln!("Resuming run {} of playbook {}", run.run_id, run.playbook);
         }
@@ -129,7 +134,11 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn unfinished_run_for(store: &Store, playbook: &str, signal_id: &str) -> anyhow::Result<Option<RunRecord>> {
+fn unfinished_run_for(
+    store: &Store,
+    playbook: &str,
+    signal_id: &str,
+) -> anyhow::Result<Option<RunRecord>> {
     Ok(store
         .runs()?
         .into_iter()

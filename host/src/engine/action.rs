@@ -23,6 +23,11 @@ pub(super) async fn run(
     let mut rate_limited_waits = 0;
     loop {
         gate.wait().await;
+        let slot = ctx.plugins.reserve(&record.plugin).await;
+        if !gate.is_open() {
+            // The provider asked us to wait while we queued for the slot.
+            continue;
+        }
         record.attempts += 1;
         record.status = ActionStatus::Running;
         ctx.store.put_action(&record)?;
@@ -35,7 +40,7 @@ pub(super) async fn run(
             idempotency_key: record.key.clone(),
             dry_run: ctx.run.dry_run,
         };
-        let report = ctx.plugins.execute(&record.plugin, &request).await;
+        let report = slot.execute(&request).await;
         record.requests.extend(report.requests);
         match report.result {
             Ok(outcome) => {
@@ -49,9 +54,10 @@ pub(super) async fn run(
                 record.restore = outcome.restore;
                 break;
             }
-            Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, detail }))
-                if rate_limited_waits < MAX_RATE_LIMITED_WAITS =>
-            {
+            Err(CallError::Provider(ProviderError::RateLimited {
+                retry_after_ms,
+                detail,
+            })) if rate_limited_waits < MAX_RATE_LIMITED_WAITS => {
                 rate_limited_waits += 1;
                 let wait = retry_after_ms
                     .map(Duration::from_millis)

@@ -73,7 +73,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(plugins: Arc<PluginHost>, store: Arc<Store>, authority: Arc<dyn DecisionPoint>) -> Engine {
+    pub fn new(
+        plugins: Arc<PluginHost>,
+        store: Arc<Store>,
+        authority: Arc<dyn DecisionPoint>,
+    ) -> Engine {
         Engine {
             plugins,
             store,
@@ -123,7 +127,12 @@ impl Engine {
         self.execute(run, playbook, signal).await
     }
 
-    async fn execute(&self, run: RunRecord, playbook: Playbook, signal: Signal) -> Result<RunRecord, EngineError> {
+    async fn execute(
+        &self,
+        run: RunRecord,
+        playbook: Playbook,
+        signal: Signal,
+    ) -> Result<RunRecord, EngineError> {
         let plan = Plan::new(&playbook, &signal, &self.plugins);
         let previous: HashMap<String, ActionRecord> = self
             .store

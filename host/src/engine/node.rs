@@ -269,7 +269,11 @@ async fn execute(
     }
 }
 
-async fn deny(ctx: &RunContext, mut record: ActionRecord, reason: String) -> Result<ActionRecord, StoreError> {
+async fn deny(
+    ctx: &RunContext,
+    mut record: ActionRecord,
+    reason: String,
+) -> Result<ActionRecord, StoreError> {
     record.status = ActionStatus::Denied;
     record.detail = reason;
     record.finished_at = Some(now_ms());
@@ -369,7 +373,10 @@ fn resolve(
                 attributes.insert(name.clone(), value.render(scope)?);
             }
             Identity {
-                provider: template.provider.clone().unwrap_or_else(|| info.provider.clone()),
+                provider: template
+                    .provider
+                    .clone()
+                    .unwrap_or_else(|| info.provider.clone()),
                 kind: template.kind.unwrap_or(spec.targets[0]),
                 id: template.id.render(scope)?,
                 attributes,
@@ -388,7 +395,13 @@ fn resolve(
 
 /// The idempotency key of a step's action on a target within a run.
 pub fn action_key(run_id: &str, step: &str, target: &Identity) -> String {
-    digest(&[run_id, step, &target.provider, target.kind.as_str(), &target.id])
+    digest(&[
+        run_id,
+        step,
+        &target.provider,
+        target.kind.as_str(),
+        &target.id,
+    ])
 }
 
 fn node_key(run_id: &str, step: &str, identity_index: usize) -> String {

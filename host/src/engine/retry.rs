@@ -40,6 +40,14 @@ impl RateGate {
         }
     }
 
+    /// Whether calls may go now.
+    pub fn is_open(&self) -> bool {
+        self.open_at
+            .lock()
+            .expect("rate gate")
+            .is_none_or(|at| at <= Instant::now())
+    }
+
     /// Closes the gate for `delay` from now (never shortens an earlier close).
     pub fn close_for(&self, delay: Duration) {
         let until = Instant::now() + delay;

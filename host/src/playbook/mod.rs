@@ -83,7 +83,9 @@ pub struct IdentityFilter {
 impl IdentityFilter {
     /// Whether `identity` passes the filter.
     pub fn matches(&self, identity: &Identity) -> bool {
-        self.provider.as_ref().is_none_or(|p| *p == identity.provider)
+        self.provider
+            .as_ref()
+            .is_none_or(|p| *p == identity.provider)
             && (self.kinds.is_empty() || self.kinds.contains(&identity.kind))
             && self
                 .attributes
@@ -207,7 +209,12 @@ fn kind_matches(pattern: &str, kind: &str) -> bool {
 
 impl Step {
     /// An error about `field` of this step (falls back to the step's `id` line).
-    pub fn error(&self, source: &SourceFile, field: &str, message: impl Into<String>) -> InputError {
+    pub fn error(
+        &self,
+        source: &SourceFile,
+        field: &str,
+        message: impl Into<String>,
+    ) -> InputError {
         let (line, column) = self
             .locations
             .get(field)

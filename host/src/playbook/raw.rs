@@ -71,7 +71,9 @@ struct RawFilter {
 }
 
 /// `kind = "access-key"` or `kind = ["access-key", "token"]`.
-fn one_or_many_kinds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IdentityKind>, D::Error> {
+fn one_or_many_kinds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<IdentityKind>, D::Error> {
     struct Kinds;
     impl<'de> serde::de::Visitor<'de> for Kinds {
         type Value = Vec<IdentityKind>;
@@ -105,8 +107,12 @@ impl<'de> Deserialize<'de> for RawTarget {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(RawTarget::Id(v.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                RawFullTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(RawTarget::Full)
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawFullTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawTarget::Full)
             }
         }
         deserializer.deserialize_any(Target)
@@ -293,7 +299,10 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
             errors.push(err(
                 span,
                 format!("step[{}].needs", cycle[0]),
-                format!("steps depend on each other in a cycle: {}", names.join(" -> ")),
+                format!(
+                    "steps depend on each other in a cycle: {}",
+                    names.join(" -> ")
+                ),
             ));
         } else {
             check_step_references(raw_steps.get_ref(), &steps, &source, &mut errors);
@@ -324,7 +333,12 @@ fn find_cycle(steps: &[Step]) -> Option<Vec<usize>> {
         Open,
         Done,
     }
-    fn visit(i: usize, steps: &[Step], marks: &mut [Mark], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+    fn visit(
+        i: usize,
+        steps: &[Step],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<usize>> {
         marks[i] = Mark::Open;
         path.push(i);
         for &n in &steps[i].needs {
@@ -370,9 +384,17 @@ fn check_step_references(
         let mut templates: Vec<(String, &Template, Range<usize>)> = step
             .params
             .iter()
-            .map(|(k, t)| (format!("step[{i}].params.{k}"), t, raw_step.params[k].span()))
+            .map(|(k, t)| {
+                (
+                    format!("step[{i}].params.{k}"),
+                    t,
+                    raw_step.params[k].span(),
+                )
+            })
             .collect();
-        if let (Some(target), Some(span)) = (&step.target, raw_step.target.as_ref().map(|t| t.span())) {
+        if let (Some(target), Some(span)) =
+            (&step.target, raw_step.target.as_ref().map(|t| t.span()))
+        {
             templates.push((format!("step[{i}].target"), &target.id, span.clone()));
             for (k, t) in &target.attributes {
                 templates.push((format!("step[{i}].target.attributes.{k}"), t, span.clone()));

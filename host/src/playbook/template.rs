@@ -317,7 +317,10 @@ mod tests {
         }
     }
 
-    fn render(text: &str, evidence: &dyn Fn(&str, &str) -> Option<String>) -> Result<String, String> {
+    fn render(
+        text: &str,
+        evidence: &dyn Fn(&str, &str) -> Option<String>,
+    ) -> Result<String, String> {
         let signal = signal();
         let target = key();
         Template::parse(text).unwrap().render(&Scope {
@@ -330,7 +333,10 @@ mod tests {
     #[test]
     fn renders_paths_fallbacks_and_literals() {
         let none = |_: &str, _: &str| None;
-        assert_eq!(render("{{ target.attributes.user }}", &none).unwrap(), "ci-bot");
+        assert_eq!(
+            render("{{ target.attributes.user }}", &none).unwrap(),
+            "ci-bot"
+        );
         assert_eq!(
             render("{{signal.incident}}/{{ signal.details.repo.name }}", &none).unwrap(),
             "INC-1/infra"
@@ -339,9 +345,15 @@ mod tests {
             render("{{ target.attributes.region or \"us-east-1\" }}", &none).unwrap(),
             "us-east-1"
         );
-        let evidence = |step: &str, key: &str| (step == "deactivate" && key == "user").then(|| "bob".to_string());
+        let evidence = |step: &str, key: &str| {
+            (step == "deactivate" && key == "user").then(|| "bob".to_string())
+        };
         assert_eq!(
-            render("{{ target.attributes.owner or steps.deactivate.evidence.user }}", &evidence).unwrap(),
+            render(
+                "{{ target.attributes.owner or steps.deactivate.evidence.user }}",
+                &evidence
+            )
+            .unwrap(),
             "bob"
         );
     }

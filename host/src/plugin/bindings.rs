@@ -2,8 +2,8 @@
 //! own contract types ([`super::contract`]).
 
 use super::contract::{
-    ActionOutcome, ActionRequest, ActionSpec, IdentityFacts, OutcomeStatus, ParamSpec,
-    PluginInfo, ProviderError, SettingSpec,
+    ActionOutcome, ActionRequest, ActionSpec, IdentityFacts, OutcomeStatus, ParamSpec, PluginInfo,
+    ProviderError, SettingSpec,
 };
 use crate::identity::{Effect, Identity, IdentityKind};
 

@@ -30,7 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
 /// How often the epoch advances; the granularity of CPU accounting.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -199,8 +201,11 @@ impl PluginHost {
                 "component does not fit the cordon:provider@0.1 contract or imports what the sandbox does not offer: {err:#}"
             ))
         })?;
-        let pre = PluginPre::new(instance_pre)
-            .map_err(|err| invalid(format!("component does not export the provider interface: {err:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|err| {
+            invalid(format!(
+                "component does not export the provider interface: {err:#}"
+            ))
+        })?;
         Ok((pre, cache_use))
     }
 
@@ -231,21 +236,36 @@ impl PluginHost {
         self.cache_uses.get(name).copied()
     }
 
-    /// Runs an action. Waits for a free slot under the plugin's concurrency limit.
-    pub async fn execute(&self, name: &str, request: &ActionRequest) -> CallReport<ActionOutcome> {
+    /// Waits for a free slot under the plugin's concurrency limit. Callers
+    /// that record an intent before calling reserve first, so the intent is
+    /// written only when the call is about to happen.
+    pub async fn reserve(&self, name: &str) -> Slot<'_> {
         let plugin = self.plugins.get(name).expect("plugin was loaded");
-        let _slot = plugin.calls.acquire().await.expect("semaphore is never closed");
-        let report = self.invoke(plugin, Call::Execute(request)).await;
-        map_report(report, |r| match r {
-            Returned::Outcome(o) => o,
-            _ => unreachable!("execute returns an outcome"),
-        })
+        let permit = plugin
+            .calls
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
+        Slot {
+            host: self,
+            plugin,
+            _permit: permit,
+        }
+    }
+
+    /// Runs an action once a slot is free.
+    pub async fn execute(&self, name: &str, request: &ActionRequest) -> CallReport<ActionOutcome> {
+        self.reserve(name).await.execute(request).await
     }
 
     /// Asks a plugin what it knows about an identity.
     pub async fn inspect(&self, name: &str, identity: &Identity) -> CallReport<IdentityFacts> {
         let plugin = self.plugins.get(name).expect("plugin was loaded");
-        let _slot = plugin.calls.acquire().await.expect("semaphore is never closed");
+        let _slot = plugin
+            .calls
+            .acquire()
+            .await
+            .expect("semaphore is never closed");
         let report = self.invoke(plugin, Call::Inspect(identity)).await;
         map_report(report, |r| match r {
             Returned::Facts(f) => f,
@@ -293,9 +313,11 @@ impl PluginHost {
                 Err(_elapsed) => Err(CallError::Sandbox(Violation::Timeout {
                     limit_ms: limits.timeout_ms,
                 })),
-                Ok(Err(_)) if sandbox.memory.exceeded => Err(CallError::Sandbox(Violation::Memory {
-                    limit_mb: limits.memory_mb,
-                })),
+                Ok(Err(_)) if sandbox.memory.exceeded => {
+                    Err(CallError::Sandbox(Violation::Memory {
+                        limit_mb: limits.memory_mb,
+                    }))
+                }
                 Ok(Err(_)) if sandbox.cpu_exceeded => Err(CallError::Sandbox(Violation::Cpu {
                     limit_ms: limits.cpu_ms,
                 })),
@@ -316,6 +338,24 @@ impl PluginHost {
             requests: std::mem::take(&mut log.requests),
             duration,
         }
+    }
+}
+
+/// A reserved place under a plugin's concurrency limit.
+pub struct Slot<'a> {
+    host: &'a PluginHost,
+    plugin: &'a LoadedPlugin,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Slot<'_> {
+    /// Runs an action in this slot.
+    pub async fn execute(self, request: &ActionRequest) -> CallReport<ActionOutcome> {
+        let report = self.host.invoke(self.plugin, Call::Execute(request)).await;
+        map_report(report, |r| match r {
+            Returned::Outcome(o) => o,
+            _ => unreachable!("execute returns an outcome"),
+        })
     }
 }
 
@@ -349,7 +389,9 @@ async fn run_call(
     let plugin = pre.instantiate_async(&mut *store).await?;
     let provider = plugin.cordon_provider_provider();
     Ok(match call {
-        Call::Describe => Ok(Returned::Info(provider.call_describe(&mut *store).await?.into())),
+        Call::Describe => Ok(Returned::Info(
+            provider.call_describe(&mut *store).await?.into(),
+        )),
         Call::Execute(request) => provider
             .call_execute(&mut *store, &request.into())
             .await?
@@ -376,7 +418,11 @@ fn map_report<T>(report: CallReport<Returned>, f: impl FnOnce(Returned) -> T) ->
 fn trap_message(trap: &wasmtime::Error, stderr: Option<String>) -> String {
     let cause = match trap.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{trap}").lines().next().unwrap_or("trap").to_string(),
+        None => format!("{trap}")
+            .lines()
+            .next()
+            .unwrap_or("trap")
+            .to_string(),
     };
     match stderr {
         Some(line) => format!("{cause} ({line})"),

@@ -72,13 +72,22 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Violation::Timeout { limit_ms } => {
-                write!(f, "plugin exceeded its time limit of {limit_ms} ms and was stopped")
+                write!(
+                    f,
+                    "plugin exceeded its time limit of {limit_ms} ms and was stopped"
+                )
             }
             Violation::Cpu { limit_ms } => {
-                write!(f, "plugin exceeded its CPU limit of {limit_ms} ms and was stopped")
+                write!(
+                    f,
+                    "plugin exceeded its CPU limit of {limit_ms} ms and was stopped"
+                )
             }
             Violation::Memory { limit_mb } => {
-                write!(f, "plugin exceeded its memory limit of {limit_mb} MiB and was stopped")
+                write!(
+                    f,
+                    "plugin exceeded its memory limit of {limit_mb} MiB and was stopped"
+                )
             }
             Violation::HttpDenied { method, origin } => write!(
                 f,
@@ -162,7 +171,11 @@ impl Sandbox {
 
     fn violation(&self, violation: Violation) {
         tracing::warn!(plugin = %self.grant.plugin, "{violation}");
-        self.log.lock().expect("call log").violations.push(violation);
+        self.log
+            .lock()
+            .expect("call log")
+            .violations
+            .push(violation);
     }
 }
 

@@ -85,8 +85,9 @@ impl Secrets {
 
 fn read(reference: &SecretRef) -> Result<Zeroizing<String>, String> {
     let value = match &reference.source {
-        SecretSource::Env(var) => std::env::var(var)
-            .map_err(|_| format!("{} is not set", reference.source))?,
+        SecretSource::Env(var) => {
+            std::env::var(var).map_err(|_| format!("{} is not set", reference.source))?
+        }
         SecretSource::File(path) => std::fs::read_to_string(path)
             .map_err(|err| format!("cannot read {}: {}", reference.source, err.kind()))?
             .trim_end_matches(['\r', '\n'])

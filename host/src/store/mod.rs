@@ -103,7 +103,11 @@ impl Store {
 
     /// Writes an action record (durable after the next [`Store::sync`]).
     pub fn put_action(&self, action: &ActionRecord) -> Result<(), StoreError> {
-        self.put(&self.actions, &action_key(&action.run_id, &action.key), action)
+        self.put(
+            &self.actions,
+            &action_key(&action.run_id, &action.key),
+            action,
+        )
     }
 
     /// One action of a run, by key.
@@ -156,7 +160,12 @@ impl Store {
         Ok(())
     }
 
-    fn put<T: serde::Serialize>(&self, tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
+    fn put<T: serde::Serialize>(
+        &self,
+        tree: &sled::Tree,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).expect("records serialize");
         tree.insert(key, bytes)?;
         self.written.fetch_add(1, Ordering::SeqCst);
@@ -206,7 +215,12 @@ mod tests {
             store.sync().await.unwrap();
         }
         let store = Store::open(&dir).unwrap();
-        let ids: Vec<_> = store.runs().unwrap().into_iter().map(|r| r.run_id).collect();
+        let ids: Vec<_> = store
+            .runs()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
         assert!(matches!(store.run("zzz"), Err(StoreError::NoSuchRun(_))));
     }

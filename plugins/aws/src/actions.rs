@@ -26,11 +26,17 @@ pub fn owner_of_key(iam: &Iam, key: &Identity) -> Result<String, ProviderError> 
     let xml = iam
         .call("GetAccessKeyLastUsed", &[("AccessKeyId", &key.id)])
         .map_err(|e| match e {
-            e if e.is_no_such_entity() => not_found(format!("access key {} does not exist", key.id)),
+            e if e.is_no_such_entity() => {
+                not_found(format!("access key {} does not exist", key.id))
+            }
             e => e.into(),
         })?;
-    iam::first_text(&xml, "UserName")
-        .ok_or_else(|| not_found(format!("IAM did not say which user owns access key {}", key.id)))
+    iam::first_text(&xml, "UserName").ok_or_else(|| {
+        not_found(format!(
+            "IAM did not say which user owns access key {}",
+            key.id
+        ))
+    })
 }
 
 /// The status (`Active`/`Inactive`) of `key_id` of `user`.
@@ -40,7 +46,11 @@ fn key_status(iam: &Iam, user: &str, key_id: &str) -> Result<String, ProviderErr
         .into_iter()
         .find(|(id, _)| id == key_id)
         .map(|(_, status)| status)
-        .ok_or_else(|| not_found(format!("access key {key_id} does not belong to user {user}")))
+        .ok_or_else(|| {
+            not_found(format!(
+                "access key {key_id} does not belong to user {user}"
+            ))
+        })
 }
 
 /// The user a `user` or `access-key` target names.
@@ -48,27 +58,47 @@ fn user_of(iam: &Iam, target: &Identity) -> Result<String, ProviderError> {
     match target.kind {
         IdentityKind::User => Ok(target.id.clone()),
         IdentityKind::AccessKey => owner_of_key(iam, target),
-        other => Err(invalid(format!("a {other:?} target does not name an IAM user"))),
+        other => Err(invalid(format!(
+            "a {other:?} target does not name an IAM user"
+        ))),
     }
 }
 
 /// `deactivate-access-key` and `reactivate-access-key`.
-pub fn set_key_status(iam: &Iam, request: &ActionRequest, wanted: &str) -> Result<ActionOutcome, ProviderError> {
+pub fn set_key_status(
+    iam: &Iam,
+    request: &ActionRequest,
+    wanted: &str,
+) -> Result<ActionOutcome, ProviderError> {
     let key = &request.target;
     let user = match request.param("user") {
         Some(user) => user.to_string(),
         None => owner_of_key(iam, key)?,
     };
     let current = key_status(iam, &user, &key.id)?;
-    let verb = if wanted == "Inactive" { "deactivate" } else { "reactivate" };
+    let verb = if wanted == "Inactive" {
+        "deactivate"
+    } else {
+        "reactivate"
+    };
     let outcome = if current == wanted {
-        Outcome::already_applied(format!("access key {} of user {user} is already {wanted}", key.id))
+        Outcome::already_applied(format!(
+            "access key {} of user {user} is already {wanted}",
+            key.id
+        ))
     } else if request.dry_run {
-        Outcome::planned(format!("would {verb} access key {} of user {user} (now {current})", key.id))
+        Outcome::planned(format!(
+            "would {verb} access key {} of user {user} (now {current})",
+            key.id
+        ))
     } else {
         iam.call(
             "UpdateAccessKey",
-            &[("AccessKeyId", &key.id), ("Status", wanted), ("UserName", &user)],
+            &[
+                ("AccessKeyId", &key.id),
+                ("Status", wanted),
+                ("UserName", &user),
+            ],
         )?;
         Outcome::applied(format!("{verb}d access key {} of user {user}", key.id))
     };
@@ -86,7 +116,8 @@ pub fn delete_key(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, P
         Ok(user) => user,
         // Deleted keys are unknown to GetAccessKeyLastUsed: a repeat lands here.
         Err(ProviderError::NotFound(_)) if !request.dry_run => {
-            return Outcome::already_applied(format!("access key {} no longer exists", key.id)).done();
+            return Outcome::already_applied(format!("access key {} no longer exists", key.id))
+                .done();
         }
         Err(e) => return Err(e),
     };
@@ -96,11 +127,15 @@ pub fn delete_key(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, P
             .evidence("user", &user)
             .done();
     }
-    match iam.call("DeleteAccessKey", &[("AccessKeyId", &key.id), ("UserName", &user)]) {
+    match iam.call(
+        "DeleteAccessKey",
+        &[("AccessKeyId", &key.id), ("UserName", &user)],
+    ) {
         Ok(_) => Outcome::applied(format!("deleted access key {} of user {user}", key.id)),
-        Err(e) if e.is_no_such_entity() => {
-            Outcome::already_applied(format!("access key {} of user {user} was already deleted", key.id))
-        }
+        Err(e) if e.is_no_such_entity() => Outcome::already_applied(format!(
+            "access key {} of user {user} was already deleted",
+            key.id
+        )),
         Err(e) => return Err(e.into()),
     }
     .evidence("user", &user)
@@ -108,16 +143,22 @@ pub fn delete_key(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, P
 }
 
 /// `delete-login-profile`: removes the console password; not reversible.
-pub fn delete_login_profile(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, ProviderError> {
+pub fn delete_login_profile(
+    iam: &Iam,
+    request: &ActionRequest,
+) -> Result<ActionOutcome, ProviderError> {
     let user = &request.target.id;
     let has_profile = match iam.call("GetLoginProfile", &[("UserName", user)]) {
         Ok(_) => true,
         Err(e) if e.is_no_such_entity() => {
             // Either the user has no console password, or there is no such user.
-            iam.call("GetUser", &[("UserName", user)]).map_err(|e| match e {
-                e if e.is_no_such_entity() => not_found(format!("IAM user {user} does not exist")),
-                e => e.into(),
-            })?;
+            iam.call("GetUser", &[("UserName", user)])
+                .map_err(|e| match e {
+                    e if e.is_no_such_entity() => {
+                        not_found(format!("IAM user {user} does not exist"))
+                    }
+                    e => e.into(),
+                })?;
             false
         }
         Err(e) => return Err(e.into()),
@@ -126,7 +167,8 @@ pub fn delete_login_profile(iam: &Iam, request: &ActionRequest) -> Result<Action
         return Outcome::already_applied(format!("user {user} has no console password")).done();
     }
     if request.dry_run {
-        return Outcome::planned(format!("would delete the console password of user {user}")).done();
+        return Outcome::planned(format!("would delete the console password of user {user}"))
+            .done();
     }
     match iam.call("DeleteLoginProfile", &[("UserName", user)]) {
         Ok(_) => Outcome::applied(format!("deleted the console password of user {user}")).done(),
@@ -138,15 +180,26 @@ pub fn delete_login_profile(iam: &Iam, request: &ActionRequest) -> Result<Action
 }
 
 /// Whether `principal` (a user or role) has the inline policy `policy`.
-fn has_inline_policy(iam: &Iam, kind: Principal, name: &str, policy: &str) -> Result<bool, ProviderError> {
-    match iam.call(kind.get_policy(), &[(kind.name_param(), name), ("PolicyName", policy)]) {
+fn has_inline_policy(
+    iam: &Iam,
+    kind: Principal,
+    name: &str,
+    policy: &str,
+) -> Result<bool, ProviderError> {
+    match iam.call(
+        kind.get_policy(),
+        &[(kind.name_param(), name), ("PolicyName", policy)],
+    ) {
         Ok(_) => Ok(true),
         Err(e) if e.is_no_such_entity() => {
             // No such policy, or no such principal: tell them apart.
-            iam.call(kind.get(), &[(kind.name_param(), name)]).map_err(|e| match e {
-                e if e.is_no_such_entity() => not_found(format!("IAM {} {name} does not exist", kind.noun())),
-                e => e.into(),
-            })?;
+            iam.call(kind.get(), &[(kind.name_param(), name)])
+                .map_err(|e| match e {
+                    e if e.is_no_such_entity() => {
+                        not_found(format!("IAM {} {name} does not exist", kind.noun()))
+                    }
+                    e => e.into(),
+                })?;
             Ok(false)
         }
         Err(e) => Err(e.into()),
@@ -200,16 +253,24 @@ impl Principal {
 }
 
 /// `quarantine-user` / `quarantine-role`: the deny-all inline policy.
-pub fn quarantine(iam: &Iam, request: &ActionRequest, kind: Principal) -> Result<ActionOutcome, ProviderError> {
+pub fn quarantine(
+    iam: &Iam,
+    request: &ActionRequest,
+    kind: Principal,
+) -> Result<ActionOutcome, ProviderError> {
     let name = match kind {
         Principal::User => user_of(iam, &request.target)?,
         Principal::Role => request.target.id.clone(),
     };
     let noun = kind.noun();
     let outcome = if has_inline_policy(iam, kind, &name, QUARANTINE_POLICY)? {
-        Outcome::already_applied(format!("{noun} {name} is already fenced by {QUARANTINE_POLICY}"))
+        Outcome::already_applied(format!(
+            "{noun} {name} is already fenced by {QUARANTINE_POLICY}"
+        ))
     } else if request.dry_run {
-        Outcome::planned(format!("would fence {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"))
+        Outcome::planned(format!(
+            "would fence {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"
+        ))
     } else {
         iam.call(
             kind.put_policy(),
@@ -219,7 +280,9 @@ pub fn quarantine(iam: &Iam, request: &ActionRequest, kind: Principal) -> Result
                 ("PolicyDocument", DENY_ALL),
             ],
         )?;
-        Outcome::applied(format!("fenced {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"))
+        Outcome::applied(format!(
+            "fenced {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"
+        ))
     };
     outcome
         .evidence(noun, &name)
@@ -229,7 +292,11 @@ pub fn quarantine(iam: &Iam, request: &ActionRequest, kind: Principal) -> Result
 }
 
 /// `release-user` / `release-role`: removes the fence.
-pub fn release(iam: &Iam, request: &ActionRequest, kind: Principal) -> Result<ActionOutcome, ProviderError> {
+pub fn release(
+    iam: &Iam,
+    request: &ActionRequest,
+    kind: Principal,
+) -> Result<ActionOutcome, ProviderError> {
     let noun = kind.noun();
     let name = match (request.param(noun), kind) {
         (Some(name), _) => name.to_string(),
@@ -240,11 +307,17 @@ pub fn release(iam: &Iam, request: &ActionRequest, kind: Principal) -> Result<Ac
         return Outcome::already_applied(format!("{noun} {name} is not fenced")).done();
     }
     if request.dry_run {
-        return Outcome::planned(format!("would remove {QUARANTINE_POLICY} from {noun} {name}")).done();
+        return Outcome::planned(format!(
+            "would remove {QUARANTINE_POLICY} from {noun} {name}"
+        ))
+        .done();
     }
     match iam.call(
         kind.delete_policy(),
-        &[(kind.name_param(), &name), ("PolicyName", QUARANTINE_POLICY)],
+        &[
+            (kind.name_param(), &name),
+            ("PolicyName", QUARANTINE_POLICY),
+        ],
     ) {
         Ok(_) => Outcome::applied(format!("removed {QUARANTINE_POLICY} from {noun} {name}")).done(),
         Err(e) if e.is_no_such_entity() => {
@@ -255,15 +328,22 @@ pub fn release(iam: &Iam, request: &ActionRequest, kind: Principal) -> Result<Ac
 }
 
 /// `revoke-role-sessions`: denies every session issued before now.
-pub fn revoke_role_sessions(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, ProviderError> {
+pub fn revoke_role_sessions(
+    iam: &Iam,
+    request: &ActionRequest,
+) -> Result<ActionOutcome, ProviderError> {
     let role = &request.target.id;
-    iam.call("GetRole", &[("RoleName", role)]).map_err(|e| match e {
-        e if e.is_no_such_entity() => not_found(format!("IAM role {role} does not exist")),
-        e => CallError::into(e),
-    })?;
+    iam.call("GetRole", &[("RoleName", role)])
+        .map_err(|e| match e {
+            e if e.is_no_such_entity() => not_found(format!("IAM role {role} does not exist")),
+            e => CallError::into(e),
+        })?;
     let now = UtcTime::now().rfc3339();
     if request.dry_run {
-        return Outcome::planned(format!("would deny sessions of role {role} issued before now")).done();
+        return Outcome::planned(format!(
+            "would deny sessions of role {role} issued before now"
+        ))
+        .done();
     }
     iam.call(
         "PutRolePolicy",
@@ -273,10 +353,12 @@ pub fn revoke_role_sessions(iam: &Iam, request: &ActionRequest) -> Result<Action
             ("PolicyDocument", &revoke_older_sessions(&now)),
         ],
     )?;
-    Outcome::applied(format!("denied every session of role {role} issued before {now}"))
-        .evidence("role", role)
-        .evidence("revoked_before", &now)
-        .done()
+    Outcome::applied(format!(
+        "denied every session of role {role} issued before {now}"
+    ))
+    .evidence("role", role)
+    .evidence("revoked_before", &now)
+    .done()
 }
 
 /// `inspect`: who owns the identity, which workload uses it, which account issued it.
@@ -291,18 +373,27 @@ pub fn inspect(iam: &Iam, target: &Identity) -> Result<IdentityFacts, ProviderEr
             if let Ok(xml) = iam.call("GetAccessKeyLastUsed", &[("AccessKeyId", &target.id)]) {
                 for field in ["ServiceName", "Region", "LastUsedDate"] {
                     if let Some(value) = iam::first_text(&xml, field) {
-                        attributes.push((format!("last_used_{}", field.to_ascii_lowercase()), value));
+                        attributes
+                            .push((format!("last_used_{}", field.to_ascii_lowercase()), value));
                     }
                 }
             }
             (Principal::User, user)
         }
-        other => return Err(ProviderError::Unsupported(format!("cannot inspect a {other:?} in IAM"))),
+        other => {
+            return Err(ProviderError::Unsupported(format!(
+                "cannot inspect a {other:?} in IAM"
+            )));
+        }
     };
-    let xml = iam.call(principal.get(), &[(principal.name_param(), &name)]).map_err(|e| match e {
-        e if e.is_no_such_entity() => not_found(format!("IAM {} {name} does not exist", principal.noun())),
-        e => e.into(),
-    })?;
+    let xml = iam
+        .call(principal.get(), &[(principal.name_param(), &name)])
+        .map_err(|e| match e {
+            e if e.is_no_such_entity() => {
+                not_found(format!("IAM {} {name} does not exist", principal.noun()))
+            }
+            e => e.into(),
+        })?;
     let tags = iam::tags(&xml);
     let tag = |key: &str| tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
     let arn = iam::first_text(&xml, "Arn").unwrap_or_default();

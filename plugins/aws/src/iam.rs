@@ -60,12 +60,18 @@ pub fn map_api_error(e: &ApiError) -> ProviderError {
                 detail: message,
             })
         }
-        "AccessDenied" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken"
-        | "IncompleteSignature" | "MissingAuthenticationToken" => ProviderError::Unauthorized(message),
+        "AccessDenied"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken" => ProviderError::Unauthorized(message),
         "RequestExpired" => ProviderError::Unauthorized(format!(
             "{message} (the signing clock is off by more than 5 minutes)"
         )),
-        "ServiceFailure" | "ServiceUnavailable" | "InternalFailure" => ProviderError::Transient(message),
+        "ServiceFailure" | "ServiceUnavailable" | "InternalFailure" => {
+            ProviderError::Transient(message)
+        }
         _ if e.status >= 500 => ProviderError::Transient(message),
         _ => ProviderError::Invalid(message),
     }
@@ -247,22 +253,57 @@ mod tests {
 
     #[test]
     fn maps_throttling_and_server_errors() {
-        let throttled = ApiError { status: 400, code: "Throttling".into(), message: "Rate exceeded".into() };
-        assert!(matches!(map_api_error(&throttled), ProviderError::RateLimited(r) if r.retry_after_ms.is_none()));
-        let failure = ApiError { status: 500, code: "ServiceFailure".into(), message: "x".into() };
-        assert!(matches!(map_api_error(&failure), ProviderError::Transient(_)));
-        let limit = ApiError { status: 409, code: "LimitExceeded".into(), message: "x".into() };
+        let throttled = ApiError {
+            status: 400,
+            code: "Throttling".into(),
+            message: "Rate exceeded".into(),
+        };
+        assert!(
+            matches!(map_api_error(&throttled), ProviderError::RateLimited(r) if r.retry_after_ms.is_none())
+        );
+        let failure = ApiError {
+            status: 500,
+            code: "ServiceFailure".into(),
+            message: "x".into(),
+        };
+        assert!(matches!(
+            map_api_error(&failure),
+            ProviderError::Transient(_)
+        ));
+        let limit = ApiError {
+            status: 409,
+            code: "LimitExceeded".into(),
+            message: "x".into(),
+        };
         assert!(matches!(map_api_error(&limit), ProviderError::Invalid(_)));
         let garbage = parse_error(&response(503, "<html>bad gateway</html>"));
-        assert!(matches!(map_api_error(&garbage), ProviderError::Transient(_)));
+        assert!(matches!(
+            map_api_error(&garbage),
+            ProviderError::Transient(_)
+        ));
     }
 
     #[test]
     fn reads_tags_and_keys() {
         let user = r#"<GetUserResponse><GetUserResult><User><UserName>ci-bot</UserName><Arn>arn:aws:iam::123456789012:user/ci-bot</Arn><Tags><member><Key>owner</Key><Value>platform-team</Value></member><member><Key>workload</Key><Value>ci</Value></member></Tags></User></GetUserResult></GetUserResponse>"#;
-        assert_eq!(tags(user), [("owner".to_string(), "platform-team".to_string()), ("workload".to_string(), "ci".to_string())]);
-        assert_eq!(first_text(user, "Arn").unwrap(), "arn:aws:iam::123456789012:user/ci-bot");
+        assert_eq!(
+            tags(user),
+            [
+                ("owner".to_string(), "platform-team".to_string()),
+                ("workload".to_string(), "ci".to_string())
+            ]
+        );
+        assert_eq!(
+            first_text(user, "Arn").unwrap(),
+            "arn:aws:iam::123456789012:user/ci-bot"
+        );
         let keys = r#"<ListAccessKeysResponse><ListAccessKeysResult><AccessKeyMetadata><member><UserName>u</UserName><AccessKeyId>AKIA1</AccessKeyId><Status>Active</Status></member><member><UserName>u</UserName><AccessKeyId>AKIA2</AccessKeyId><Status>Inactive</Status></member></AccessKeyMetadata></ListAccessKeysResult></ListAccessKeysResponse>"#;
-        assert_eq!(access_keys(keys), [("AKIA1".to_string(), "Active".to_string()), ("AKIA2".to_string(), "Inactive".to_string())]);
+        assert_eq!(
+            access_keys(keys),
+            [
+                ("AKIA1".to_string(), "Active".to_string()),
+                ("AKIA2".to_string(), "Inactive".to_string())
+            ]
+        );
     }
 }

@@ -17,18 +17,40 @@ impl Provider for Aws {
     fn describe() -> PluginInfo {
         use IdentityKind::{AccessKey, Role, User};
         PluginSpec::new("aws", env!("CARGO_PKG_VERSION"))
-            .secret("access_key_id", true, "access key id of the IAM principal Cordon acts as")
+            .secret(
+                "access_key_id",
+                true,
+                "access key id of the IAM principal Cordon acts as",
+            )
             .secret("secret_access_key", true, "its secret access key")
-            .secret("session_token", false, "session token, for temporary credentials")
-            .config("endpoint", false, "IAM endpoint (default https://iam.amazonaws.com)")
+            .secret(
+                "session_token",
+                false,
+                "session token, for temporary credentials",
+            )
+            .config(
+                "endpoint",
+                false,
+                "IAM endpoint (default https://iam.amazonaws.com)",
+            )
             .config("region", false, "signing region (default us-east-1)")
             .action(
-                Action::new("deactivate-access-key", Effect::Revoke, &[AccessKey], "set an access key Inactive")
-                    .restored_by("reactivate-access-key"),
+                Action::new(
+                    "deactivate-access-key",
+                    Effect::Revoke,
+                    &[AccessKey],
+                    "set an access key Inactive",
+                )
+                .restored_by("reactivate-access-key"),
             )
             .action(
-                Action::new("reactivate-access-key", Effect::Restore, &[AccessKey], "set an access key Active again")
-                    .param("user", false, "the key's user (looked up when absent)"),
+                Action::new(
+                    "reactivate-access-key",
+                    Effect::Restore,
+                    &[AccessKey],
+                    "set an access key Active again",
+                )
+                .param("user", false, "the key's user (looked up when absent)"),
             )
             .action(Action::new(
                 "delete-access-key",
@@ -52,16 +74,31 @@ impl Provider for Aws {
                 .restored_by("release-user"),
             )
             .action(
-                Action::new("release-user", Effect::Restore, &[User, AccessKey], "remove a user's deny-all fence")
-                    .param("user", false, "the fenced user (default: the target)"),
+                Action::new(
+                    "release-user",
+                    Effect::Restore,
+                    &[User, AccessKey],
+                    "remove a user's deny-all fence",
+                )
+                .param("user", false, "the fenced user (default: the target)"),
             )
             .action(
-                Action::new("quarantine-role", Effect::Quarantine, &[Role], "fence a role with a deny-all inline policy")
-                    .restored_by("release-role"),
+                Action::new(
+                    "quarantine-role",
+                    Effect::Quarantine,
+                    &[Role],
+                    "fence a role with a deny-all inline policy",
+                )
+                .restored_by("release-role"),
             )
             .action(
-                Action::new("release-role", Effect::Restore, &[Role], "remove a role's deny-all fence")
-                    .param("role", false, "the fenced role (default: the target)"),
+                Action::new(
+                    "release-role",
+                    Effect::Restore,
+                    &[Role],
+                    "remove a role's deny-all fence",
+                )
+                .param("role", false, "the fenced role (default: the target)"),
             )
             .action(Action::new(
                 "revoke-role-sessions",
@@ -84,7 +121,9 @@ impl Provider for Aws {
             "quarantine-role" => actions::quarantine(&iam, &request, Principal::Role),
             "release-role" => actions::release(&iam, &request, Principal::Role),
             "revoke-role-sessions" => actions::revoke_role_sessions(&iam, &request),
-            other => Err(ProviderError::Unsupported(format!("the aws plugin has no action `{other}`"))),
+            other => Err(ProviderError::Unsupported(format!(
+                "the aws plugin has no action `{other}`"
+            ))),
         }
     }
 

@@ -30,18 +30,37 @@ impl Provider for Misbehave {
         };
         PluginSpec::new("test", env!("CARGO_PKG_VERSION"))
             .secret("token", false, "a secret the plugin is granted in tests")
-            .config("ungranted_url", false, "where call-ungranted-host sends its request")
+            .config(
+                "ungranted_url",
+                false,
+                "where call-ungranted-host sends its request",
+            )
             .action(action("noop", "does nothing and reports applied").param(
                 "note",
                 false,
                 "echoed back as evidence",
             ))
             .action(action("loop-forever", "spins the CPU forever"))
-            .action(action("sleep-forever", "waits on a timer forever, using no CPU"))
-            .action(action("allocate-unbounded", "allocates memory until stopped"))
-            .action(action("call-ungranted-host", "sends a request to a host it was not granted"))
-            .action(action("read-ungranted-secret", "asks for a secret it was not granted"))
-            .action(action("log-secret", "writes its granted secret to the log and its outcome"))
+            .action(action(
+                "sleep-forever",
+                "waits on a timer forever, using no CPU",
+            ))
+            .action(action(
+                "allocate-unbounded",
+                "allocates memory until stopped",
+            ))
+            .action(action(
+                "call-ungranted-host",
+                "sends a request to a host it was not granted",
+            ))
+            .action(action(
+                "read-ungranted-secret",
+                "asks for a secret it was not granted",
+            ))
+            .action(action(
+                "log-secret",
+                "writes its granted secret to the log and its outcome",
+            ))
             .action(action("panic", "panics"))
             .build()
     }
@@ -49,8 +68,9 @@ impl Provider for Misbehave {
     fn execute(request: ActionRequest) -> Result<ActionOutcome, ProviderError> {
         match request.action.as_str() {
             "noop" => {
-                let mut outcome = Outcome::applied(format!("nothing done to {}", request.target.id))
-                    .evidence("target", request.target.id.clone());
+                let mut outcome =
+                    Outcome::applied(format!("nothing done to {}", request.target.id))
+                        .evidence("target", request.target.id.clone());
                 if let Some(note) = request.param("note") {
                     outcome = outcome.evidence("note", note);
                 }
@@ -65,13 +85,14 @@ impl Provider for Misbehave {
                     counter = black_box(counter.wrapping_add(1));
                 }
             }
-            "sleep-forever" => {
-                cordon_plugin_sdk::wstd::runtime::block_on(async {
-                    loop {
-                        cordon_plugin_sdk::wstd::task::sleep(cordon_plugin_sdk::wstd::time::Duration::from_secs(3600)).await;
-                    }
-                })
-            }
+            "sleep-forever" => cordon_plugin_sdk::wstd::runtime::block_on(async {
+                loop {
+                    cordon_plugin_sdk::wstd::task::sleep(
+                        cordon_plugin_sdk::wstd::time::Duration::from_secs(3600),
+                    )
+                    .await;
+                }
+            }),
             "allocate-unbounded" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {

@@ -26,7 +26,13 @@ pub fn percent_encode_path(path: &str) -> String {
 pub fn form<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k.as_ref()), percent_encode(v.as_ref())))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                percent_encode(k.as_ref()),
+                percent_encode(v.as_ref())
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -40,6 +46,9 @@ mod tests {
         assert_eq!(percent_encode("a b/c~"), "a%20b%2Fc~");
         assert_eq!(percent_encode("ሴ"), "%E1%88%B4");
         assert_eq!(percent_encode_path("/a b/ሴ"), "/a%20b/%E1%88%B4");
-        assert_eq!(form(&[("Action", "PutUserPolicy"), ("Doc", "{\"a\":1}")]), "Action=PutUserPolicy&Doc=%7B%22a%22%3A1%7D");
+        assert_eq!(
+            form(&[("Action", "PutUserPolicy"), ("Doc", "{\"a\":1}")]),
+            "Action=PutUserPolicy&Doc=%7B%22a%22%3A1%7D"
+        );
     }
 }

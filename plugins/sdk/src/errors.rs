@@ -64,17 +64,32 @@ mod tests {
     fn response(status: u16, headers: &[(&str, &str)]) -> Response {
         Response {
             status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             body: Vec::new(),
         }
     }
 
     #[test]
     fn maps_statuses() {
-        assert!(matches!(from_status(&response(403, &[]), "no"), ProviderError::Unauthorized(_)));
-        assert!(matches!(from_status(&response(404, &[]), "no"), ProviderError::NotFound(_)));
-        assert!(matches!(from_status(&response(503, &[]), "no"), ProviderError::Transient(_)));
-        assert!(matches!(from_status(&response(409, &[]), "no"), ProviderError::Invalid(_)));
+        assert!(matches!(
+            from_status(&response(403, &[]), "no"),
+            ProviderError::Unauthorized(_)
+        ));
+        assert!(matches!(
+            from_status(&response(404, &[]), "no"),
+            ProviderError::NotFound(_)
+        ));
+        assert!(matches!(
+            from_status(&response(503, &[]), "no"),
+            ProviderError::Transient(_)
+        ));
+        assert!(matches!(
+            from_status(&response(409, &[]), "no"),
+            ProviderError::Invalid(_)
+        ));
         match from_status(&response(429, &[("Retry-After", "3")]), "slow down") {
             ProviderError::RateLimited(r) => assert_eq!(r.retry_after_ms, Some(3000)),
             other => panic!("{other:?}"),

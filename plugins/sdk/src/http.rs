@@ -141,7 +141,12 @@ impl Request {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = response.body_mut().contents().await?.to_vec();
         Ok(Response {
@@ -159,7 +164,9 @@ fn transport_error(method: Method, url: &str, err: wstd::http::Error) -> Provide
             "{} {target} was denied by the host: the origin is not in this plugin's allowed_hosts",
             method.as_str()
         )),
-        Some(code) => ProviderError::Transient(format!("{} {target} failed: {code:?}", method.as_str())),
+        Some(code) => {
+            ProviderError::Transient(format!("{} {target} failed: {code:?}", method.as_str()))
+        }
         None => ProviderError::Transient(format!("{} {target} failed: {err}", method.as_str())),
     }
 }

@@ -57,8 +57,8 @@ pub use bindings::cordon::provider::types::{
     ActionOutcome, ActionRequest, ActionSpec, Effect, Identity, IdentityFacts, IdentityKind,
     OutcomeStatus, ParamSpec, PluginInfo, ProviderError, RateLimit, SettingSpec,
 };
-pub use bindings::exports::cordon::provider::provider::Guest as Provider;
 pub use bindings::export_provider;
+pub use bindings::exports::cordon::provider::provider::Guest as Provider;
 pub use serde_json;
 pub use wstd;
 

@@ -78,7 +78,11 @@ pub fn sign(
 
 /// The `Authorization` header value for a request whose headers already
 /// include `host` and `x-amz-date`.
-pub fn authorization(request: &SignableRequest<'_>, credentials: &Credentials, scope: &Scope<'_>) -> String {
+pub fn authorization(
+    request: &SignableRequest<'_>,
+    credentials: &Credentials,
+    scope: &Scope<'_>,
+) -> String {
     let (canonical, signed_headers) = canonical_request(request);
     let date = &scope.amz_date[..8];
     let credential_scope = format!("{date}/{}/{}/aws4_request", scope.region, scope.service);
@@ -136,7 +140,11 @@ pub fn canonical_request(request: &SignableRequest<'_>) -> (String, String) {
         .collect::<Vec<_>>()
         .join(";");
 
-    let path = if request.path.is_empty() { "/" } else { request.path };
+    let path = if request.path.is_empty() {
+        "/"
+    } else {
+        request.path
+    };
     let canonical = format!(
         "{}\n{}\n{query}\n{canonical_headers}\n{signed_headers}\n{}",
         request.method,
@@ -159,7 +167,13 @@ mod tests {
     //! `20150830T123600Z`, host `example.amazonaws.com`.
     use super::*;
 
-    fn vector(method: &str, path: &str, query: &[(&str, &str)], extra: &[(&str, &str)], body: &str) -> String {
+    fn vector(
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        body: &str,
+    ) -> String {
         let credentials = Credentials {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
@@ -170,7 +184,10 @@ mod tests {
             ("X-Amz-Date".into(), "20150830T123600Z".into()),
         ];
         headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let query: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let scope = Scope {
             region: "us-east-1",
             service: "service",
@@ -201,7 +218,13 @@ mod tests {
     #[test]
     fn get_vanilla_query_order_key_case() {
         assert_eq!(
-            vector("GET", "/", &[("Param2", "value2"), ("Param1", "value1")], &[], ""),
+            vector(
+                "GET",
+                "/",
+                &[("Param2", "value2"), ("Param1", "value1")],
+                &[],
+                ""
+            ),
             "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"
         );
     }
@@ -222,7 +245,13 @@ mod tests {
             "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"
         );
         assert_eq!(
-            vector("GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", &[], &[], ""),
+            vector(
+                "GET",
+                "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                &[],
+                &[],
+                ""
+            ),
             "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"
         );
     }
@@ -238,7 +267,13 @@ mod tests {
     #[test]
     fn get_header_value_trim() {
         assert_eq!(
-            vector("GET", "/", &[], &[("My-Header1", " value1"), ("My-Header2", " \"a   b   c\"")], ""),
+            vector(
+                "GET",
+                "/",
+                &[],
+                &[("My-Header1", " value1"), ("My-Header2", " \"a   b   c\"")],
+                ""
+            ),
             "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"
         );
     }

@@ -81,6 +81,9 @@ mod tests {
         let t = UtcTime::from_unix(1_440_938_160);
         assert_eq!(t.amz_date(), "20150830T123600Z");
         assert_eq!(UtcTime::from_unix(0).rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(UtcTime::from_unix(951_782_400).rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            UtcTime::from_unix(951_782_400).rfc3339(),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

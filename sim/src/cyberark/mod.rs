@@ -141,7 +141,11 @@ impl Provider for CyberArkState {
             .iter()
             .map(|u| self.add_user(&u.username, u.password.as_deref()))
             .collect();
-        let accounts: Vec<String> = b.accounts.into_iter().map(|a| self.add_account(a)).collect();
+        let accounts: Vec<String> = b
+            .accounts
+            .into_iter()
+            .map(|a| self.add_account(a))
+            .collect();
         let sessions: Vec<String> = b
             .live_sessions
             .into_iter()

@@ -330,7 +330,10 @@ async fn list_accounts(
     let hits: Vec<Value> = d
         .accounts
         .values()
-        .filter(|a| safe.as_deref().is_none_or(|sf| a.safe_name.eq_ignore_ascii_case(sf)))
+        .filter(|a| {
+            safe.as_deref()
+                .is_none_or(|sf| a.safe_name.eq_ignore_ascii_case(sf))
+        })
         .filter(|a| {
             search.as_deref().is_none_or(|t| {
                 t.split_whitespace().all(|w| {
@@ -364,7 +367,10 @@ async fn change(
         serde_json::from_slice::<Value>(&body).map_err(|_| bad("The request body is invalid."))?;
     }
     let mut d = s.lock();
-    let a = d.accounts.get_mut(&id).ok_or_else(|| account_missing(&id))?;
+    let a = d
+        .accounts
+        .get_mut(&id)
+        .ok_or_else(|| account_missing(&id))?;
     a.secret_version += 1;
     a.last_modified_ms = now_ms();
     a.cpm_status = Some("success".into());
@@ -428,7 +434,10 @@ async fn patch_account(
     let ops: Vec<PatchOp> =
         serde_json::from_slice(&body).map_err(|_| bad("The request body is invalid."))?;
     let mut d = s.lock();
-    let a = d.accounts.get_mut(&id).ok_or_else(|| account_missing(&id))?;
+    let a = d
+        .accounts
+        .get_mut(&id)
+        .ok_or_else(|| account_missing(&id))?;
     let mut copy = a.clone();
     for op in &ops {
         apply_patch(&mut copy, op).map_err(|e| bad(&e))?;
@@ -541,7 +550,10 @@ pub(crate) fn router() -> Router<CyberArkState> {
                 &format!("{B}/Users/{{id}}/disable{slash}"),
                 post(disable_user),
             )
-            .route(&format!("{B}/Users/{{id}}/enable{slash}"), post(enable_user));
+            .route(
+                &format!("{B}/Users/{{id}}/enable{slash}"),
+                post(enable_user),
+            );
     }
     r.merge(admin_routes::<CyberArkState>())
         .fallback(fallback)

@@ -25,7 +25,10 @@ pub(crate) fn okta_error(
     causes: &[&str],
 ) -> Response {
     let error_id = format!("oae{}", s.core.random_alnum(22));
-    let causes: Vec<Value> = causes.iter().map(|c| json!({ "errorSummary": c })).collect();
+    let causes: Vec<Value> = causes
+        .iter()
+        .map(|c| json!({ "errorSummary": c }))
+        .collect();
     (
         status,
         axum::Json(json!({
@@ -161,7 +164,13 @@ async fn get_user(State(s): State<OktaState>, _a: Authed, Path(key): Path<String
 
 /// Suspend only works on ACTIVE users (400 E0000001 otherwise): not idempotent.
 async fn suspend(State(s): State<OktaState>, _a: Authed, Path(key): Path<String>) -> R {
-    transition(&s, &key, "ACTIVE", "SUSPENDED", "Cannot suspend a user that is not active")
+    transition(
+        &s,
+        &key,
+        "ACTIVE",
+        "SUSPENDED",
+        "Cannot suspend a user that is not active",
+    )
 }
 
 /// Unsuspend only works on SUSPENDED users (400 E0000001 otherwise).
@@ -276,7 +285,9 @@ async fn revoke_client_tokens(
 }
 
 async fn get_app(State(s): State<OktaState>, _a: Authed, Path(id): Path<String>) -> R {
-    let app = s.app(&id).ok_or_else(|| not_found(&s, &id, "AppInstance"))?;
+    let app = s
+        .app(&id)
+        .ok_or_else(|| not_found(&s, &id, "AppInstance"))?;
     Ok(axum::Json(app_json(&app)).into_response())
 }
 
@@ -370,7 +381,10 @@ pub(crate) fn router() -> Router<OktaState> {
             delete(revoke_client_tokens),
         )
         .route("/api/v1/apps/{id}", get(get_app))
-        .route("/api/v1/apps/{id}/lifecycle/deactivate", post(deactivate_app))
+        .route(
+            "/api/v1/apps/{id}/lifecycle/deactivate",
+            post(deactivate_app),
+        )
         .route("/api/v1/apps/{id}/lifecycle/activate", post(activate_app))
         .route("/api/v1/api-tokens", get(list_api_tokens))
         .route(

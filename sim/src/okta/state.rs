@@ -286,7 +286,12 @@ impl OktaState {
                 .id(ADMIN_USER_ID)
                 .department("IT", "Okta Super Admin"),
         );
-        state.add_api_token_with_id(ADMIN_API_TOKEN_ID, "cordon", ADMIN_USER_ID, &config.api_token);
+        state.add_api_token_with_id(
+            ADMIN_API_TOKEN_ID,
+            "cordon",
+            ADMIN_USER_ID,
+            &config.api_token,
+        );
         state
     }
 

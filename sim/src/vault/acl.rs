@@ -119,9 +119,15 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("sys/leases/revoke-prefix/*", "sys/leases/revoke-prefix/aws/"));
+        assert!(glob_match(
+            "sys/leases/revoke-prefix/*",
+            "sys/leases/revoke-prefix/aws/"
+        ));
         assert!(glob_match("identity/entity/id/*", "identity/entity/id/abc"));
-        assert!(!glob_match("identity/entity/id/*", "identity/entity/name/abc"));
+        assert!(!glob_match(
+            "identity/entity/id/*",
+            "identity/entity/name/abc"
+        ));
         assert!(glob_match(
             "auth/+/role/+/secret-id-accessor/*",
             "auth/approle/role/r1/secret-id-accessor/destroy"

@@ -88,7 +88,10 @@ pub fn demo(state: &VaultState) -> VaultDemo {
     });
     let agent_token_accessor = state.seed_token(
         TokenSpec::new("approle-agent-7")
-            .ids("hvs.CAESIagent7simTokenPrimary000001", "xK4pQ7agent7accessor0001")
+            .ids(
+                "hvs.CAESIagent7simTokenPrimary000001",
+                "xK4pQ7agent7accessor0001",
+            )
             .policies(&["default", "agent-7-db"])
             .entity(&agent_entity_id)
             .path("auth/approle/login")
@@ -102,7 +105,10 @@ pub fn demo(state: &VaultState) -> VaultDemo {
         .unwrap_or_default();
     let agent_child_accessor = state.seed_token(
         TokenSpec::new("token-agent-7-batch")
-            .ids("hvs.CAESIagent7simTokenChild00000002", "mB2vL9agent7childacc0002")
+            .ids(
+                "hvs.CAESIagent7simTokenChild00000002",
+                "mB2vL9agent7childacc0002",
+            )
             .policies(&["default", "agent-7-db"])
             .entity(&agent_entity_id)
             .parent(&agent_token_accessor)
@@ -111,7 +117,10 @@ pub fn demo(state: &VaultState) -> VaultDemo {
     );
     let alice_token_accessor = state.seed_token(
         TokenSpec::new("oidc-alice@example.com")
-            .ids("hvs.CAESIalicesimTokenOidc0000000003", "Zr8wT3aliceoidcaccess0003")
+            .ids(
+                "hvs.CAESIalicesimTokenOidc0000000003",
+                "Zr8wT3aliceoidcaccess0003",
+            )
             .policies(&["default", "platform-dev"])
             .entity(&alice_entity_id)
             .path("auth/oidc/oidc/callback")
@@ -155,7 +164,10 @@ pub fn demo(state: &VaultState) -> VaultDemo {
     state.add_approle_role(&approle_mount, "ci-deployer");
     let responder_accessor = state.seed_token(
         TokenSpec::new("token-cordon-responder")
-            .ids("hvs.CAESIresponderSimToken0000000004", "Qw1eR2responderacc000004")
+            .ids(
+                "hvs.CAESIresponderSimToken0000000004",
+                "Qw1eR2responderacc000004",
+            )
             .policies(&["default", "cordon-responder"])
             .ttl(0),
     );

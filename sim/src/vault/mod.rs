@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 
 pub use acl::{Cap, PathRule};
 pub use state::{
-    EntityInfo, EntitySpec, LeaseInfo, LeaseSpec, SecretIdInfo, SecretIdSpec, TokenInfo,
-    TokenSpec, VaultState,
+    EntityInfo, EntitySpec, LeaseInfo, LeaseSpec, SecretIdInfo, SecretIdSpec, TokenInfo, TokenSpec,
+    VaultState,
 };
 
 use crate::core::SimCore;
@@ -144,7 +144,11 @@ impl Provider for VaultState {
         for (name, rules) in b.policies {
             self.add_policy(&name, rules);
         }
-        let entities: Vec<String> = b.entities.into_iter().map(|e| self.seed_entity(e)).collect();
+        let entities: Vec<String> = b
+            .entities
+            .into_iter()
+            .map(|e| self.seed_entity(e))
+            .collect();
         let tokens: Vec<Value> = b
             .tokens
             .into_iter()

@@ -91,7 +91,9 @@ impl FromRequestParts<VaultState> for Authed {
             .get("x-vault-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        d.authenticate(token, now_ms()).map(Authed).ok_or_else(denied)
+        d.authenticate(token, now_ms())
+            .map(Authed)
+            .ok_or_else(denied)
     }
 }
 
@@ -323,10 +325,7 @@ async fn secret_id_destroy(
         .roles
         .iter()
         .filter(|((m, _), _)| *m == mount)
-        .any(|(_, ids)| {
-            ids.get(&b.secret_id_accessor)
-                .is_some_and(|s| !s.destroyed)
-        });
+        .any(|(_, ids)| ids.get(&b.secret_id_accessor).is_some_and(|s| !s.destroyed));
     if !in_mount {
         return Err(internal(&format!(
             "failed to find accessor entry for secret_id_accessor: {:?}",

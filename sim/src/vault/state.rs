@@ -253,9 +253,7 @@ impl VaultData {
         if !t.is_live(now) {
             return None;
         }
-        if !t.entity_id.is_empty()
-            && self.entities.get(&t.entity_id).is_some_and(|e| e.disabled)
-        {
+        if !t.entity_id.is_empty() && self.entities.get(&t.entity_id).is_some_and(|e| e.disabled) {
             return None;
         }
         Some(Caller {
