@@ -8,6 +8,11 @@
 //! terminated…), plus request counters and a request log. Every simulator also offers an
 //! unauthenticated admin surface under `/__sim/…` for other processes; see [`server`].
 
+// Handlers return `Result<Response, Response>` (axum's idiom: the error is the provider's
+// error response); boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
+
 pub mod core;
 pub mod cyberark;
 pub mod faults;

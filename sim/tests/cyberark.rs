@@ -77,7 +77,10 @@ async fn logon_failures_and_session_tokens() {
         call(Method::GET, &url, first, None).await.0,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(call(Method::GET, &url, second, None).await.0, StatusCode::OK);
+    assert_eq!(
+        call(Method::GET, &url, second, None).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -121,7 +124,13 @@ async fn live_sessions_search_terminate_suspend() {
     let base = r.base_url();
     let t = token(&base).await;
     let list = |q: &str| format!("{base}/PasswordVault/API/LiveSessions?{q}");
-    let (st, v) = call(Method::GET, &list("Search=db01&Safe=Linux-Prod-Root"), &t, None).await;
+    let (st, v) = call(
+        Method::GET,
+        &list("Search=db01&Safe=Linux-Prod-Root"),
+        &t,
+        None,
+    )
+    .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["Total"], 2);
     let first = &v["LiveSessions"][0];
@@ -169,7 +178,9 @@ async fn live_sessions_search_terminate_suspend() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        call(Method::POST, &op("nope", "Terminate"), &t, None).await.0,
+        call(Method::POST, &op("nope", "Terminate"), &t, None)
+            .await
+            .0,
         StatusCode::NOT_FOUND
     );
     let (_, v) = call(Method::GET, &list("Safe=Linux-Prod-Root"), &t, None).await;

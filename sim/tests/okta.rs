@@ -83,7 +83,11 @@ async fn get_user_by_id_and_login() {
         assert_eq!(v["profile"]["department"], "Platform Engineering");
         assert!(v["created"].as_str().unwrap().ends_with('Z'));
     }
-    let (st, v) = call(Method::GET, &format!("{}/api/v1/users/00unope", r.base_url())).await;
+    let (st, v) = call(
+        Method::GET,
+        &format!("{}/api/v1/users/00unope", r.base_url()),
+    )
+    .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_error(&v, "E0000007");
     assert_eq!(

@@ -33,11 +33,17 @@ async fn burst_5xx_then_recovery() {
         statuses.push(parts(resp).await);
     }
     let sealed = json!({ "errors": ["Vault is sealed"] });
-    assert_eq!(statuses[0], (StatusCode::SERVICE_UNAVAILABLE, sealed.clone()));
+    assert_eq!(
+        statuses[0],
+        (StatusCode::SERVICE_UNAVAILABLE, sealed.clone())
+    );
     assert_eq!(statuses[1], (StatusCode::SERVICE_UNAVAILABLE, sealed));
     assert_eq!(statuses[2].0, StatusCode::OK);
     let stats = s.stats();
-    assert_eq!((stats.total, stats.injected_faults, stats.passed), (3, 2, 1));
+    assert_eq!(
+        (stats.total, stats.injected_faults, stats.passed),
+        (3, 2, 1)
+    );
     assert_eq!(s.faults().burst_5xx, 0);
 }
 

@@ -368,7 +368,7 @@ impl VaultState {
             entities: BTreeMap::new(),
             roles: BTreeMap::new(),
             policies: acl::builtin_policies().into_iter().collect(),
-            rng: Rng::from_option(config.faults.seed.map(|s| s ^ 0x7661_756c_74)),
+            rng: Rng::from_option(config.faults.seed.map(|s| s ^ 0x0076_6175_6c74)),
         };
         data.root_accessor = data.insert_token(TokenSpec {
             id: Some(config.root_token.clone()),
