@@ -43,21 +43,21 @@ pub struct OktaDemo {
 pub fn demo(state: &OktaState) -> OktaDemo {
     let bob_id = state.add_user(
         UserSpec::new("bob.martinez@example.com", "Bob", "Martinez")
-            .id("00ub0bmart1nez7x0h8")
+            .id("00ub0bmart1nez7x0h8b")
             .department("Platform Engineering", "Engineering Manager")
             .user_type("Employee"),
     );
     let alice_login = "alice.nguyen@example.com".to_owned();
     let alice_id = state.add_user(
         UserSpec::new(&alice_login, "Alice", "Nguyen")
-            .id("00ua1icenguyen7x0h8")
+            .id("00ua1icenguyen7x0h8a")
             .manager("bob.martinez@example.com", &bob_id)
             .department("Platform Engineering", "Senior SRE")
             .user_type("Employee"),
     );
     let carol_id = state.add_user(
         UserSpec::new("carol.diaz@example.com", "Carol", "Diaz")
-            .id("00uca1r0ldiaz7x0h8")
+            .id("00uca1r0ldiaz7x0h8cc")
             .status("SUSPENDED")
             .manager("bob.martinez@example.com", &bob_id)
             .department("Platform Engineering", "Contractor")
@@ -65,7 +65,7 @@ pub fn demo(state: &OktaState) -> OktaDemo {
     );
     let agent_user_id = state.add_user(
         UserSpec::new("svc-agent-7@example.com", "agent-7", "Service")
-            .id("00uagent7svc0x7x0h8")
+            .id("00uagent7svc0x7x0h8d")
             .manager("ml-platform-owners@example.com", &bob_id)
             .department("ML Platform", "AI agent")
             .user_type("Service"),
@@ -79,7 +79,7 @@ pub fn demo(state: &OktaState) -> OktaDemo {
     });
     let ide_client_id = "0oaide1plugin0client".to_owned();
     let ide_app_id = state.add_app(AppSpec {
-        id: Some("0oaide1pluginapp0h8".into()),
+        id: Some("0oaide1pluginapp0h8e".into()),
         label: "IDE Assistant".into(),
         client_id: Some(ide_client_id.clone()),
         status: "ACTIVE".into(),
@@ -94,7 +94,7 @@ pub fn demo(state: &OktaState) -> OktaDemo {
     state.add_oauth_token(&alice_id, &agent_client_id, "refresh");
     state.add_oauth_token(&alice_id, &agent_client_id, "access");
     state.add_oauth_token(&alice_id, &ide_client_id, "refresh");
-    let agent_api_token_id = "00Tagent7svc0tok0h8".to_owned();
+    let agent_api_token_id = "00Tagent7svc0tok0h8f".to_owned();
     let agent_api_token = "00agent7-svc-api-token-sim-0000000000000".to_owned();
     state.add_api_token_with_id(
         &agent_api_token_id,

@@ -261,9 +261,9 @@ pub struct OktaState {
 impl_sim_handle!(OktaState);
 
 /// Id of the super-admin user owning the configured API token.
-pub const ADMIN_USER_ID: &str = "00usimadmin0000000001";
+pub const ADMIN_USER_ID: &str = "00usimadmin000000001";
 /// Id of the configured API token.
-pub const ADMIN_API_TOKEN_ID: &str = "00Tsimcordon000000001";
+pub const ADMIN_API_TOKEN_ID: &str = "00Tsimcordon00000001";
 
 impl OktaState {
     /// A fresh org with a super-admin user (`admin@example.com`) owning `config.api_token`.
