@@ -3,8 +3,10 @@
 //! - `setup`: the wasm32-wasip2 target and a Python venv with moto;
 //! - `build`: setup, then the plugins (as components) and the binaries;
 //! - `test [-- <cargo test args>]`: build, then every test;
-//! - `demo`: build, then contain a leaked AWS key against moto, live.
+//! - `demo`: build, then contain a leaked AWS key against moto, live;
+//! - `bench`: build, then measure start-up and per-action overhead.
 
+mod bench;
 mod demo;
 mod setup;
 
@@ -29,12 +31,14 @@ fn main() -> Result<()> {
         "build" => build(),
         "test" => test(&rest),
         "demo" => demo::run(),
+        "bench" => bench::run(),
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|demo>");
+            eprintln!("usage: cargo xtask <setup|build|test|demo|bench>");
             eprintln!("  setup   install the wasm32-wasip2 target and a Python venv with moto");
             eprintln!("  build   setup, then build the plugins and the binaries");
             eprintln!("  test    build, then run every test (extra args go to cargo test)");
             eprintln!("  demo    build, then contain a leaked AWS access key against moto");
+            eprintln!("  bench   build, then measure start-up and per-action overhead (ratios to baselines)");
             if task == "help" {
                 Ok(())
             } else {

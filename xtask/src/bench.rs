@@ -1,0 +1,142 @@
+//! `cargo xtask bench`: the host's start-up time and per-action overhead,
+//! each as a ratio against a baseline measured in the same run on the same
+//! machine (the machines are shared and noisy; absolute numbers drift).
+
+use anyhow::{Context, Result, bail};
+use cordon_e2e::cordon::{PluginEntry, Workspace};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub fn run() -> Result<()> {
+    crate::build()?;
+    println!("==> start-up (cordon plugins list: load, verify, compile or load from cache, describe)");
+    startup()?;
+    println!("\n==> per-action overhead (noop plugin action: decision, durable intent, instantiate, call, durable outcome)");
+    per_action()?;
+    Ok(())
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time(command: &mut Command) -> Result<Duration> {
+    let started = Instant::now();
+    let output = command.output()?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(elapsed)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn startup() -> Result<()> {
+    let mut ws = Workspace::new();
+    let cache = ws.private_cache();
+    ws.env("BENCH_UNUSED_SECRET", "not-a-real-secret");
+    let aws = PluginEntry::new("aws", "aws")
+        .secret_env("access_key_id", "BENCH_UNUSED_SECRET")
+        .secret_env("secret_access_key", "BENCH_UNUSED_SECRET");
+    ws.write_config(&[aws, PluginEntry::new("test", "misbehave")]);
+    let baseline = median((0..15).map(|_| time(&mut ws.command(&["--version"]))).collect::<Result<_>>()?);
+    let mut cold = Vec::new();
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(&cache);
+        cold.push(time(&mut ws.command(&["plugins", "list"]))?);
+    }
+    let cold = median(cold);
+    let warm = median((0..15).map(|_| time(&mut ws.command(&["plugins", "list"]))).collect::<Result<_>>()?);
+    println!("    baseline `cordon --version`:          {:8.1} ms", ms(baseline));
+    println!(
+        "    cold start (compile 2 plugins):       {:8.1} ms  = {:6.1} x baseline",
+        ms(cold),
+        ms(cold) / ms(baseline)
+    );
+    println!(
+        "    warm start (compiled cache):          {:8.1} ms  = {:6.1} x baseline  (cold/warm = {:.1})",
+        ms(warm),
+        ms(warm) / ms(baseline),
+        ms(cold) / ms(warm)
+    );
+    Ok(())
+}
+
+/// The durability primitive every action pays twice: a small write made durable.
+fn fsync_baseline(dir: &std::path::Path) -> Result<Duration> {
+    let path = dir.join("fsync-baseline");
+    let mut file = std::fs::File::create(&path)?;
+    let rounds = 200;
+    let started = Instant::now();
+    for i in 0..rounds {
+        file.write_all(format!("{i:0200}").as_bytes())?;
+        file.sync_data()?;
+    }
+    Ok(started.elapsed() / rounds)
+}
+
+fn per_action() -> Result<()> {
+    const ACTIONS: usize = 1000;
+    let identities: Vec<Value> = (0..ACTIONS)
+        .map(|i| json!({ "provider": "test", "kind": "token", "id": format!("T{i:05}") }))
+        .collect();
+    let signal = json!({
+        "id": "bench", "kind": "bench", "source": "bench", "severity": "high",
+        "observed_at": "2026-11-28T10:00:00Z", "identities": identities,
+    });
+    let mut rows = Vec::new();
+    for concurrency in [1u64, 16] {
+        let ws = Workspace::new();
+        ws.write_config(&[PluginEntry::new("test", "misbehave").limit("concurrency", concurrency)]);
+        ws.write(
+            "playbook.toml",
+            "name = \"bench\"\nowner = \"nhi\"\n[[step]]\nid = \"noop\"\nplugin = \"test\"\naction = \"noop\"\nfor_each = { kind = \"token\" }\n",
+        );
+        ws.write("signal.json", &signal.to_string());
+        let baseline = fsync_baseline(ws.path())?;
+        // Warm the component cache so the run measures actions, not compilation.
+        ws.cordon(&["plugins", "list"]).expect_code(0);
+        let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"]);
+        run.expect_code(0);
+        let report = run.json();
+        let elapsed = span_ms(&report)?;
+        let per_action = elapsed / ACTIONS as f64;
+        rows.push((concurrency, per_action, ms(baseline)));
+    }
+    for (concurrency, per_action, baseline) in rows {
+        println!(
+            "    concurrency {concurrency:>2}: {ACTIONS} actions, {:7.3} ms per action ({:7.0} actions/s) \
+             = {:5.2} x one fsync'd write ({:.3} ms)",
+            per_action,
+            1000.0 / per_action,
+            per_action / baseline,
+            baseline
+        );
+    }
+    Ok(())
+}
+
+/// Milliseconds between a run report's `started_at` and `finished_at`.
+pub fn span_ms(report: &Value) -> Result<f64> {
+    let parse = |field: &str| -> Result<f64> {
+        let text = report[field].as_str().with_context(|| format!("report has no {field}"))?;
+        // 2026-11-29T06:04:12.384Z → seconds within the day are enough for a span.
+        let time = text.split('T').nth(1).context("RFC 3339 time")?.trim_end_matches('Z');
+        let mut parts = time.split(':');
+        let h: f64 = parts.next().context("hour")?.parse()?;
+        let m: f64 = parts.next().context("minute")?.parse()?;
+        let s: f64 = parts.next().context("second")?.parse()?;
+        Ok(((h * 60.0 + m) * 60.0 + s) * 1000.0)
+    };
+    let mut span = parse("finished_at")? - parse("started_at")?;
+    if span < 0.0 {
+        span += 86_400_000.0; // crossed midnight
+    }
+    Ok(span)
+}
