@@ -395,9 +395,9 @@ limits = {{ timeout_ms = 5000 }}
 
     #[test]
     fn reports_every_bad_field_with_its_location() {
-        let err = parse(&format!(
-            "[plugins.aws]\ncomponent = \"aws.wasm\"\nsha256 = \"abc\"\nallowed_hosts = [\"https://x.com/path\"]\nsecrets = {{ key = \"AKIAEXAMPLE\" }}\n"
-        ))
+        let err = parse(
+            "[plugins.aws]\ncomponent = \"aws.wasm\"\nsha256 = \"abc\"\nallowed_hosts = [\"https://x.com/path\"]\nsecrets = { key = \"AKIAEXAMPLE\" }\n",
+        )
         .unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
         assert_eq!(

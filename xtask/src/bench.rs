@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 
 pub fn run() -> Result<()> {
     crate::build()?;
-    println!("==> start-up (cordon plugins list: load, verify, compile or load from cache, describe)");
+    println!(
+        "==> start-up (cordon plugins list: load, verify, compile or load from cache, describe)"
+    );
     startup()?;
-    println!("\n==> per-action overhead (noop plugin action: decision, durable intent, instantiate, call, durable outcome)");
+    println!(
+        "\n==> per-action overhead (noop plugin action: decision, durable intent, instantiate, call, durable outcome)"
+    );
     per_action()?;
     Ok(())
 }
@@ -28,7 +32,10 @@ fn time(command: &mut Command) -> Result<Duration> {
     let output = command.output()?;
     let elapsed = started.elapsed();
     if !output.status.success() {
-        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(elapsed)
 }
@@ -45,15 +52,26 @@ fn startup() -> Result<()> {
         .secret_env("access_key_id", "BENCH_UNUSED_SECRET")
         .secret_env("secret_access_key", "BENCH_UNUSED_SECRET");
     ws.write_config(&[aws, PluginEntry::new("test", "misbehave")]);
-    let baseline = median((0..15).map(|_| time(&mut ws.command(&["--version"]))).collect::<Result<_>>()?);
+    let baseline = median(
+        (0..15)
+            .map(|_| time(&mut ws.command(&["--version"])))
+            .collect::<Result<_>>()?,
+    );
     let mut cold = Vec::new();
     for _ in 0..5 {
         let _ = std::fs::remove_dir_all(&cache);
         cold.push(time(&mut ws.command(&["plugins", "list"]))?);
     }
     let cold = median(cold);
-    let warm = median((0..15).map(|_| time(&mut ws.command(&["plugins", "list"]))).collect::<Result<_>>()?);
-    println!("    baseline `cordon --version`:          {:8.1} ms", ms(baseline));
+    let warm = median(
+        (0..15)
+            .map(|_| time(&mut ws.command(&["plugins", "list"])))
+            .collect::<Result<_>>()?,
+    );
+    println!(
+        "    baseline `cordon --version`:          {:8.1} ms",
+        ms(baseline)
+    );
     println!(
         "    cold start (compile 2 plugins):       {:8.1} ms  = {:6.1} x baseline",
         ms(cold),
@@ -102,7 +120,14 @@ fn per_action() -> Result<()> {
         let baseline = fsync_baseline(ws.path())?;
         // Warm the component cache so the run measures actions, not compilation.
         ws.cordon(&["plugins", "list"]).expect_code(0);
-        let run = ws.cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"]);
+        let run = ws.cordon(&[
+            "run",
+            "--playbook",
+            "playbook.toml",
+            "--signal",
+            "signal.json",
+            "--json",
+        ]);
         run.expect_code(0);
         let report = run.json();
         let elapsed = span_ms(&report)?;
@@ -125,9 +150,15 @@ fn per_action() -> Result<()> {
 /// Milliseconds between a run report's `started_at` and `finished_at`.
 pub fn span_ms(report: &Value) -> Result<f64> {
     let parse = |field: &str| -> Result<f64> {
-        let text = report[field].as_str().with_context(|| format!("report has no {field}"))?;
+        let text = report[field]
+            .as_str()
+            .with_context(|| format!("report has no {field}"))?;
         // 2026-11-29T06:04:12.384Z → seconds within the day are enough for a span.
-        let time = text.split('T').nth(1).context("RFC 3339 time")?.trim_end_matches('Z');
+        let time = text
+            .split('T')
+            .nth(1)
+            .context("RFC 3339 time")?
+            .trim_end_matches('Z');
         let mut parts = time.split(':');
         let h: f64 = parts.next().context("hour")?.parse()?;
         let m: f64 = parts.next().context("minute")?.parse()?;

@@ -38,7 +38,9 @@ fn main() -> Result<()> {
             eprintln!("  build   setup, then build the plugins and the binaries");
             eprintln!("  test    build, then run every test (extra args go to cargo test)");
             eprintln!("  demo    build, then contain a leaked AWS access key against moto");
-            eprintln!("  bench   build, then measure start-up and per-action overhead (ratios to baselines)");
+            eprintln!(
+                "  bench   build, then measure start-up and per-action overhead (ratios to baselines)"
+            );
             if task == "help" {
                 Ok(())
             } else {
