@@ -14,7 +14,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use cordon::provider::types as wit;
+use self::cordon::provider::types as wit;
 
 fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
