@@ -20,7 +20,8 @@ pub enum Method {
 }
 
 impl Method {
-    fn as_str(self) -> &'static str {
+    /// The method's name, e.g. `GET`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -59,6 +60,10 @@ impl Request {
 
     pub fn post(url: impl Into<String>) -> Request {
         Request::new(Method::Post, url)
+    }
+
+    pub fn put(url: impl Into<String>) -> Request {
+        Request::new(Method::Put, url)
     }
 
     pub fn delete(url: impl Into<String>) -> Request {

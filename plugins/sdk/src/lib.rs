@@ -5,7 +5,11 @@
 //! everything plugins share, so a plugin is mostly provider logic:
 //!
 //! - [`http`]: blocking HTTP over `wasi:http`, errors mapped to [`ProviderError`];
-//! - [`errors`]: HTTP status → provider error, `Retry-After` parsing;
+//! - [`rest`]: a JSON REST client (base URL, encoded paths, auth headers,
+//!   error bodies, rate-limit budget) for Vault, Okta, CyberArk and the like;
+//! - [`errors`]: HTTP status → provider error, `Retry-After` parsing, JSON
+//!   error bodies of the usual shapes;
+//! - [`ratelimit`]: rate-limit headers (`Retry-After`, `X-Rate-Limit-*`);
 //! - [`sigv4`]: AWS Signature Version 4;
 //! - [`encoding`]: percent and form encoding;
 //! - [`spec`] and [`outcome`]: builders for `describe` and `execute` results;
@@ -29,6 +33,8 @@ pub mod encoding;
 pub mod errors;
 pub mod http;
 pub mod outcome;
+pub mod ratelimit;
+pub mod rest;
 pub mod settings;
 pub mod sigv4;
 pub mod spec;
@@ -67,6 +73,7 @@ pub mod prelude {
     pub use crate::errors::{invalid, not_found, transient};
     pub use crate::http::{Method, Request, Response};
     pub use crate::outcome::{Outcome, RequestExt};
+    pub use crate::rest::{Api, ApiError, ApiPath, CallError};
     pub use crate::settings::{config, config_or, log, secret};
     pub use crate::spec::{Action, PluginSpec};
     pub use crate::{

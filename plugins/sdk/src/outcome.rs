@@ -57,6 +57,10 @@ impl Outcome {
 pub trait RequestExt {
     /// A parameter's value, if set and not empty.
     fn param(&self, name: &str) -> Option<&str>;
+    /// The parameter `name` if set, else the target's id: restore actions
+    /// take the id the containment action recorded (`restore` data) and fall
+    /// back to their own target.
+    fn param_or_target(&self, name: &str) -> &str;
     /// A required parameter, or an `invalid` error naming it.
     fn require_param(&self, name: &str) -> Result<&str, ProviderError> {
         self.param(name)
@@ -67,6 +71,10 @@ pub trait RequestExt {
 impl RequestExt for ActionRequest {
     fn param(&self, name: &str) -> Option<&str> {
         lookup(&self.params, name)
+    }
+
+    fn param_or_target(&self, name: &str) -> &str {
+        self.param(name).unwrap_or(&self.target.id)
     }
 }
 
@@ -84,4 +92,33 @@ pub fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IdentityKind;
+
+    #[test]
+    fn params_fall_back_to_the_target() {
+        let request = ActionRequest {
+            action: "enable-user".into(),
+            target: Identity {
+                provider: "cyberark".into(),
+                kind: IdentityKind::User,
+                id: "alice".into(),
+                attributes: vec![("user_id".into(), "".into())],
+            },
+            params: vec![("user_id".into(), "7".into()), ("empty".into(), "".into())],
+            idempotency_key: "k".into(),
+            dry_run: false,
+        };
+        assert_eq!(request.param_or_target("user_id"), "7");
+        assert_eq!(request.param_or_target("empty"), "alice");
+        assert_eq!(request.target.attribute("user_id"), None);
+        assert!(matches!(
+            request.require_param("missing"),
+            Err(ProviderError::Invalid(m)) if m.contains("`missing`")
+        ));
+    }
 }

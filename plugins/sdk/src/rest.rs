@@ -1,0 +1,608 @@
+//! A client for JSON REST APIs, shared by every plugin that talks to one
+//! (Vault, Okta, CyberArk, …): base URL checks, safe URL building,
+//! authentication headers, error bodies, rate limits.
+//!
+//! ```ignore
+//! use cordon_plugin_sdk::rest::{Api, ApiPath};
+//!
+//! let api = Api::new(&config_or("org_url", ""))?
+//!     .authorization("SSWS", &secret("api_token")?)
+//!     .track_rate_limit_budget();
+//! let user = api
+//!     .get(&ApiPath::new("api/v1/users").segment(&target.id))?
+//!     .json()?;
+//! ```
+//!
+//! - [`ApiPath`] builds paths from literal parts the plugin writes and values
+//!   that come from signals, percent-encoding the values so an identity id
+//!   can never change the path (`../`, `?`, `#`).
+//! - Unsuccessful answers become [`ApiError`]s carrying the status, the
+//!   provider's error code and message (read by
+//!   [`crate::errors::json_error`]) and, for 429s, how long to wait
+//!   ([`crate::ratelimit::wait_ms`]). Plugins match on them for provider
+//!   quirks and let `?` turn the rest into the usual [`ProviderError`]s.
+//! - With [`Api::track_rate_limit_budget`], a call that already spent the
+//!   window's budget (`X-Rate-Limit-Remaining: 0`) returns rate-limited
+//!   instead of sending a request the provider would refuse.
+//! - Header values (credentials) never appear in errors; URLs in errors are
+//!   paths without their query.
+
+use crate::encoding::percent_encode;
+use crate::http::{Method, Request, Response};
+use crate::ratelimit::Budget;
+use crate::{ProviderError, RateLimit};
+use std::cell::Cell;
+use std::fmt;
+use std::time::Duration;
+
+/// A path (and query) under an API's base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPath {
+    path: String,
+    query: Vec<(String, String)>,
+    problem: Option<String>,
+}
+
+impl ApiPath {
+    /// A path written by the plugin (`api/v1/users`), used as is.
+    pub fn new(literal: &str) -> ApiPath {
+        ApiPath {
+            path: literal.trim_matches('/').to_string(),
+            query: Vec::new(),
+            problem: None,
+        }
+    }
+
+    /// Appends a literal part written by the plugin (`lifecycle/suspend`).
+    pub fn then(mut self, literal: &str) -> ApiPath {
+        let literal = literal.trim_matches('/');
+        if !literal.is_empty() {
+            self.push(literal);
+        }
+        self
+    }
+
+    /// Appends a value (an id from a signal) as exactly one segment: every
+    /// character but `A-Z a-z 0-9 - _ . ~` is percent-encoded, `/` included,
+    /// and the dot segments `.` and `..` are encoded too. An empty value makes
+    /// the request fail as invalid.
+    pub fn segment(mut self, value: &str) -> ApiPath {
+        if value.is_empty() {
+            self.problem
+                .get_or_insert_with(|| "an identifier in the request path is empty".into());
+        }
+        let encoded = match value {
+            "." => "%2E".to_string(),
+            ".." => "%2E%2E".to_string(),
+            _ => percent_encode(value),
+        };
+        self.push(&encoded);
+        self
+    }
+
+    /// Appends a value that spans segments (a Vault lease prefix such as
+    /// `database/creds/`): `/` separates segments, each is encoded as in
+    /// [`ApiPath::segment`]; a trailing `/` is kept. `.`, `..` or empty
+    /// segments in the middle make the request fail as invalid.
+    pub fn segments(mut self, value: &str) -> ApiPath {
+        let trailing = value.ends_with('/') && value.len() > 1;
+        let inner = value.strip_suffix('/').unwrap_or(value);
+        let parts: Vec<&str> = inner.split('/').collect();
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            self.problem.get_or_insert_with(|| {
+                format!("`{value}` is not a valid path: empty, `.` or `..` segments")
+            });
+        }
+        let encoded: Vec<String> = parts.iter().map(|p| percent_encode(p)).collect();
+        self.push(&encoded.join("/"));
+        if trailing {
+            self.path.push('/');
+        }
+        self
+    }
+
+    /// Adds a query parameter (both parts are encoded).
+    pub fn query(mut self, name: &str, value: &str) -> ApiPath {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// The path without its query, as errors show it.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn push(&mut self, part: &str) {
+        if !self.path.is_empty() && !self.path.ends_with('/') {
+            self.path.push('/');
+        }
+        self.path.push_str(part);
+    }
+}
+
+impl fmt::Display for ApiPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)?;
+        for (i, (name, value)) in self.query.iter().enumerate() {
+            let sep = if i == 0 { '?' } else { '&' };
+            write!(f, "{sep}{}={}", percent_encode(name), percent_encode(value))?;
+        }
+        Ok(())
+    }
+}
+
+/// An unsuccessful answer from the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The request's method.
+    pub method: Method,
+    /// The request's path under the base URL, without query.
+    pub path: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The provider's error code, when its body has one (`E0000007`).
+    pub code: Option<String>,
+    /// The provider's error message (one line).
+    pub message: String,
+    /// For a 429: how long the provider asked us to wait.
+    pub wait_ms: Option<u64>,
+}
+
+impl ApiError {
+    /// Reads an unsuccessful response.
+    pub fn from_response(method: Method, path: &str, response: &Response) -> ApiError {
+        let (code, message) = crate::errors::json_error(&response.body);
+        ApiError {
+            method,
+            path: path.to_string(),
+            status: response.status,
+            code,
+            message,
+            wait_ms: (response.status == 429)
+                .then(|| crate::ratelimit::wait_ms(response))
+                .flatten(),
+        }
+    }
+
+    /// Whether the provider's message contains `text` (case-insensitive).
+    pub fn mentions(&self, text: &str) -> bool {
+        self.message
+            .to_ascii_lowercase()
+            .contains(&text.to_ascii_lowercase())
+    }
+
+    /// Whether the provider's error code is `code`.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    /// `POST /v1/x: HTTP 400 [CODE] message`.
+    pub fn summary(&self) -> String {
+        let code = self
+            .code
+            .as_deref()
+            .map(|c| format!(" {c}"))
+            .unwrap_or_default();
+        format!(
+            "{} /{}: HTTP {}{code}: {}",
+            self.method.as_str(),
+            self.path,
+            self.status,
+            self.message
+        )
+    }
+
+    /// The usual mapping: 401/403 → unauthorized, 404 → not found, 429 →
+    /// rate limited (with the provider's wait), 408 and 5xx → transient,
+    /// other statuses → invalid.
+    pub fn to_provider_error(&self) -> ProviderError {
+        let message = self.summary();
+        match self.status {
+            401 | 403 => ProviderError::Unauthorized(message),
+            404 => ProviderError::NotFound(message),
+            429 => ProviderError::RateLimited(RateLimit {
+                retry_after_ms: self.wait_ms,
+                detail: message,
+            }),
+            408 | 500..=599 => ProviderError::Transient(message),
+            _ => ProviderError::Invalid(message),
+        }
+    }
+}
+
+impl From<ApiError> for ProviderError {
+    fn from(err: ApiError) -> ProviderError {
+        err.to_provider_error()
+    }
+}
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// The provider answered with an unsuccessful status.
+    Api(ApiError),
+    /// There was no answer (transport failure, origin denied by the host) or
+    /// the request was not sent (bad path, spent rate-limit budget).
+    Local(ProviderError),
+}
+
+impl CallError {
+    /// The provider's answer, if there was one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            CallError::Api(e) => Some(e),
+            CallError::Local(_) => None,
+        }
+    }
+
+    /// The HTTP status, if the provider answered.
+    pub fn status(&self) -> Option<u16> {
+        self.api().map(|e| e.status)
+    }
+}
+
+impl From<CallError> for ProviderError {
+    fn from(err: CallError) -> ProviderError {
+        match err {
+            CallError::Api(e) => e.to_provider_error(),
+            CallError::Local(e) => e,
+        }
+    }
+}
+
+/// A JSON REST API at one base URL, with its authentication headers.
+#[derive(Debug)]
+pub struct Api {
+    base: String,
+    headers: Vec<(String, String)>,
+    budget: Option<Cell<Option<Budget>>>,
+    timeout: Option<Duration>,
+}
+
+impl Api {
+    /// An API at `base_url` (`https://host[:port][/prefix]`). Anything but an
+    /// absolute http(s) URL without query or fragment is invalid; a trailing
+    /// `/` is dropped.
+    pub fn new(base_url: &str) -> Result<Api, ProviderError> {
+        let base = base_url.trim().trim_end_matches('/');
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"));
+        let valid = rest.is_some_and(|r| {
+            let host = r.split('/').next().unwrap_or("");
+            !host.is_empty() && !r.contains(['?', '#', ' ']) && !host.contains('@')
+        });
+        if !valid {
+            return Err(ProviderError::Invalid(format!(
+                "`{base_url}` is not a base URL: expected https://host[:port][/path] (no query, no credentials)"
+            )));
+        }
+        Ok(Api {
+            base: base.to_string(),
+            headers: Vec::new(),
+            budget: None,
+            timeout: None,
+        })
+    }
+
+    /// Sends `name: value` with every request (replacing an earlier value).
+    pub fn header(mut self, name: &str, value: &str) -> Api {
+        self.set_header(name, value);
+        self
+    }
+
+    /// Sets (or replaces) a header sent with every request, e.g. a session
+    /// token obtained by logging on.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.to_string()));
+    }
+
+    /// `Authorization: <scheme> <credentials>`, e.g. `SSWS …` for Okta API
+    /// tokens; an empty scheme sends the credentials raw (CyberArk).
+    pub fn authorization(self, scheme: &str, credentials: &str) -> Api {
+        let value = if scheme.is_empty() {
+            credentials.to_string()
+        } else {
+            format!("{scheme} {credentials}")
+        };
+        self.header("authorization", &value)
+    }
+
+    /// `Authorization: Bearer <token>` (OAuth 2.0 access tokens).
+    pub fn bearer(self, token: &str) -> Api {
+        self.authorization("Bearer", token)
+    }
+
+    /// Follows the `X-Rate-Limit-Remaining`/`X-Rate-Limit-Reset` budget the
+    /// provider announces: once it is spent, requests are not sent and fail
+    /// as rate limited until the reset.
+    pub fn track_rate_limit_budget(mut self) -> Api {
+        self.budget = Some(Cell::new(None));
+        self
+    }
+
+    /// Limits the wait for each answer (the host's call timeout applies anyway).
+    pub fn timeout(mut self, timeout: Duration) -> Api {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The base URL, without trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The host (and port) of the base URL, e.g. `example.okta.com`.
+    pub fn host(&self) -> &str {
+        let rest = self.base.split_once("://").map_or(&*self.base, |(_, r)| r);
+        rest.split('/').next().unwrap_or(rest)
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &ApiPath) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    /// The budget the last answer announced, when tracking it.
+    pub fn budget(&self) -> Option<Budget> {
+        self.budget.as_ref().and_then(Cell::get)
+    }
+
+    /// `GET`.
+    pub fn get(&self, path: &ApiPath) -> Result<Response, CallError> {
+        self.send(Method::Get, path, None)
+    }
+
+    /// `POST` with a JSON body.
+    pub fn post_json(
+        &self,
+        path: &ApiPath,
+        body: &serde_json::Value,
+    ) -> Result<Response, CallError> {
+        self.send(Method::Post, path, Some(body))
+    }
+
+    /// `POST` without a body.
+    pub fn post_empty(&self, path: &ApiPath) -> Result<Response, CallError> {
+        self.send(Method::Post, path, None)
+    }
+
+    /// `PATCH` with a JSON body.
+    pub fn patch_json(
+        &self,
+        path: &ApiPath,
+        body: &serde_json::Value,
+    ) -> Result<Response, CallError> {
+        self.send(Method::Patch, path, Some(body))
+    }
+
+    /// `DELETE`.
+    pub fn delete(&self, path: &ApiPath) -> Result<Response, CallError> {
+        self.send(Method::Delete, path, None)
+    }
+
+    /// Sends a request; a 2xx answer is `Ok`, anything else an [`ApiError`].
+    pub fn send(
+        &self,
+        method: Method,
+        path: &ApiPath,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, CallError> {
+        if let Some(problem) = &path.problem {
+            return Err(CallError::Local(ProviderError::Invalid(problem.clone())));
+        }
+        if let Some(budget) = self.budget()
+            && budget.exhausted_at(crate::time::unix_now())
+        {
+            return Err(CallError::Local(budget.wait_error(format!(
+                "the rate-limit budget of this window is spent (X-Rate-Limit-Remaining: 0): not sending {} /{} before {}",
+                method.as_str(),
+                path.path(),
+                budget.reset_epoch_secs
+            ))));
+        }
+        let mut request = Request::new(method, self.url(path)).header("accept", "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request.send().map_err(CallError::Local)?;
+        if let Some(cell) = &self.budget
+            && let Some(budget) = Budget::from_response(&response)
+        {
+            cell.set(Some(budget));
+        }
+        if response.is_success() {
+            Ok(response)
+        } else {
+            Err(CallError::Api(ApiError::from_response(
+                method,
+                path.path(),
+                &response,
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_paths_from_literals_and_encoded_values() {
+        let path = ApiPath::new("/api/v1/users/")
+            .segment("alice@example.com")
+            .then("lifecycle/suspend");
+        assert_eq!(
+            path.to_string(),
+            "api/v1/users/alice%40example.com/lifecycle/suspend"
+        );
+        let sneaky = ApiPath::new("api/v1/users")
+            .segment("../../admin?x=1#f")
+            .segment("..");
+        assert_eq!(
+            sneaky.to_string(),
+            "api/v1/users/..%2F..%2Fadmin%3Fx%3D1%23f/%2E%2E"
+        );
+        let query = ApiPath::new("API/LiveSessions")
+            .query("Search", "svc agent&7")
+            .query("Limit", "100");
+        assert_eq!(
+            query.to_string(),
+            "API/LiveSessions?Search=svc%20agent%267&Limit=100"
+        );
+        assert_eq!(query.path(), "API/LiveSessions");
+    }
+
+    #[test]
+    fn multi_segment_values_keep_slashes_but_refuse_dot_segments() {
+        let prefix = ApiPath::new("sys/leases/revoke-prefix").segments("aws/creds/agent 7/");
+        assert_eq!(
+            prefix.to_string(),
+            "sys/leases/revoke-prefix/aws/creds/agent%207/"
+        );
+        assert!(prefix.problem.is_none());
+        for bad in ["aws/../sys", "a//b", "./x", ""] {
+            let path = ApiPath::new("sys/leases/revoke-prefix").segments(bad);
+            assert!(path.problem.is_some(), "{bad}");
+        }
+        assert!(ApiPath::new("x").segment("").problem.is_some());
+    }
+
+    #[test]
+    fn checks_base_urls() {
+        let api = Api::new("https://example.okta.com/").unwrap();
+        assert_eq!(api.base_url(), "https://example.okta.com");
+        assert_eq!(api.host(), "example.okta.com");
+        let pvwa = Api::new("http://127.0.0.1:8202/PasswordVault").unwrap();
+        assert_eq!(
+            pvwa.url(&ApiPath::new("API/Accounts").segment("12_34")),
+            "http://127.0.0.1:8202/PasswordVault/API/Accounts/12_34"
+        );
+        assert_eq!(pvwa.host(), "127.0.0.1:8202");
+        for bad in [
+            "",
+            "example.okta.com",
+            "ftp://x",
+            "https://",
+            "https://x?y=1",
+            "https://user:pw@x",
+        ] {
+            assert!(
+                matches!(Api::new(bad), Err(ProviderError::Invalid(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_replace_and_authorization_schemes() {
+        let api = Api::new("https://x")
+            .unwrap()
+            .authorization("SSWS", "t1")
+            .bearer("t2");
+        assert_eq!(
+            api.headers,
+            [("authorization".to_string(), "Bearer t2".to_string())]
+        );
+        let raw = Api::new("https://x").unwrap().authorization("", "tok");
+        assert_eq!(raw.headers[0].1, "tok");
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn maps_api_errors() {
+        let err = ApiError::from_response(
+            Method::Post,
+            "v1/auth/token/revoke-accessor",
+            &response(400, &[], r#"{"errors":["invalid accessor"]}"#),
+        );
+        assert!(err.mentions("Invalid Accessor"));
+        assert_eq!(
+            err.summary(),
+            "POST /v1/auth/token/revoke-accessor: HTTP 400: invalid accessor"
+        );
+        assert!(matches!(err.to_provider_error(), ProviderError::Invalid(_)));
+        let okta = ApiError::from_response(
+            Method::Get,
+            "api/v1/users/x",
+            &response(
+                404,
+                &[],
+                r#"{"errorCode":"E0000007","errorSummary":"Not found: Resource not found: x (User)"}"#,
+            ),
+        );
+        assert!(okta.has_code("E0000007"));
+        assert!(matches!(
+            ProviderError::from(okta),
+            ProviderError::NotFound(m) if m.contains("E0000007") && m.contains("GET /api/v1/users/x")
+        ));
+        let limited = ApiError::from_response(
+            Method::Get,
+            "x",
+            &response(429, &[("Retry-After", "4")], r#"{"errors":["quota"]}"#),
+        );
+        assert!(matches!(
+            limited.to_provider_error(),
+            ProviderError::RateLimited(RateLimit {
+                retry_after_ms: Some(4000),
+                ..
+            })
+        ));
+        for (status, unauthorized) in [(401, true), (403, true), (500, false), (503, false)] {
+            let e = ApiError::from_response(Method::Get, "x", &response(status, &[], ""));
+            assert_eq!(
+                matches!(e.to_provider_error(), ProviderError::Unauthorized(_)),
+                unauthorized
+            );
+            assert_eq!(
+                matches!(e.to_provider_error(), ProviderError::Transient(_)),
+                !unauthorized
+            );
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_stops_requests_before_they_are_sent() {
+        let api = Api::new("http://127.0.0.1:9")
+            .unwrap()
+            .track_rate_limit_budget();
+        let reset = crate::time::unix_now() + 30;
+        api.budget.as_ref().unwrap().set(Some(Budget {
+            limit: Some(5),
+            remaining: 0,
+            reset_epoch_secs: reset,
+        }));
+        match api.get(&ApiPath::new("api/v1/users").segment("x")) {
+            Err(CallError::Local(ProviderError::RateLimited(r))) => {
+                assert!(r.retry_after_ms.unwrap() >= 30_000);
+                assert!(r.detail.contains("not sending GET /api/v1/users/x"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = api.get(&ApiPath::new("x").segment(""));
+        assert!(matches!(
+            bad,
+            Err(CallError::Local(ProviderError::Invalid(_)))
+        ));
+    }
+}
