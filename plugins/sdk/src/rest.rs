@@ -139,7 +139,7 @@ impl fmt::Display for ApiPath {
 pub struct ApiError {
     /// The request's method.
     pub method: Method,
-    /// The request's path under the base URL, without query.
+    /// The request's path (with the base URL's path), without query.
     pub path: String,
     /// The HTTP status.
     pub status: u16,
@@ -342,6 +342,14 @@ impl Api {
         rest.split('/').next().unwrap_or(rest)
     }
 
+    /// The path part of the base URL without its slashes (`v1`,
+    /// `PasswordVault`), or empty.
+    pub fn base_path(&self) -> &str {
+        let rest = self.base.split_once("://").map_or(&*self.base, |(_, r)| r);
+        rest.split_once('/')
+            .map_or("", |(_, p)| p.trim_matches('/'))
+    }
+
     /// The absolute URL of `path`.
     pub fn url(&self, path: &ApiPath) -> String {
         format!("{}/{path}", self.base)
@@ -424,10 +432,12 @@ impl Api {
         if response.is_success() {
             Ok(response)
         } else {
+            let shown = match self.base_path() {
+                "" => path.path().to_string(),
+                prefix => format!("{prefix}/{}", path.path()),
+            };
             Err(CallError::Api(ApiError::from_response(
-                method,
-                path.path(),
-                &response,
+                method, &shown, &response,
             )))
         }
     }
@@ -489,6 +499,8 @@ mod tests {
             "http://127.0.0.1:8202/PasswordVault/API/Accounts/12_34"
         );
         assert_eq!(pvwa.host(), "127.0.0.1:8202");
+        assert_eq!(pvwa.base_path(), "PasswordVault");
+        assert_eq!(api.base_path(), "");
         for bad in [
             "",
             "example.okta.com",

@@ -1,0 +1,1 @@
+//! Cordon provider plugin for CyberArk PVWA (work in progress).

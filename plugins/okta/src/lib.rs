@@ -1,0 +1,1 @@
+//! Cordon provider plugin for Okta (work in progress).
