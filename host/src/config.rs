@@ -19,6 +19,10 @@ pub struct Config {
     pub store_path: PathBuf,
     /// Where compiled components are cached.
     pub cache_path: PathBuf,
+    /// The containment-authority model, if one is configured.
+    pub authority_path: Option<PathBuf>,
+    /// The identity inventory, if one is configured.
+    pub inventory_path: Option<PathBuf>,
     /// Plugins by the name playbooks use.
     pub plugins: BTreeMap<String, PluginConfig>,
 }
@@ -153,7 +157,17 @@ struct RawConfig {
     #[serde(default)]
     cache: RawCache,
     #[serde(default)]
+    authority: Option<RawFileRef>,
+    #[serde(default)]
+    inventory: Option<RawFileRef>,
+    #[serde(default)]
     plugins: BTreeMap<String, RawPlugin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileRef {
+    path: String,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +239,8 @@ impl Config {
             path: source.path.clone(),
             store_path: base.join(raw.store.path),
             cache_path: base.join(raw.cache.path),
+            authority_path: raw.authority.map(|a| base.join(a.path)),
+            inventory_path: raw.inventory.map(|i| base.join(i.path)),
             plugins,
         })
     }

@@ -5,12 +5,14 @@
 //! each action, writes the intent to the [`store`], calls the provider
 //! [`plugin`] in its sandbox, writes the outcome, and the [`report`] shows it.
 
+pub mod audit;
 pub mod authority;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod engine;
 pub mod identity;
+pub mod inventory;
 pub mod playbook;
 pub mod plugin;
 pub mod report;

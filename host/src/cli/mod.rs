@@ -3,10 +3,17 @@
 //! Handlers are thin: they read inputs, call the library, and print. Exit
 //! codes: 0 every action applied/already applied/planned; 2 invalid input
 //! (config, playbook, signal, plugin pinning) with nothing executed; 3 the run
-//! ended with failed, denied or skipped actions; 1 anything else.
+//! ended with failed, denied or skipped actions; 4 the run waits for
+//! approvals; 1 anything else.
 
+mod approvals;
+mod audit;
+mod context;
+mod grants;
 mod inspect;
 mod progress;
+mod report;
+mod restore;
 mod run;
 
 use crate::config::Config;
@@ -25,6 +32,8 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_INVALID_INPUT: u8 = 2;
 /// Exit code: the run ended with actions that did not succeed.
 pub const EXIT_ACTIONS_FAILED: u8 = 3;
+/// Exit code: the run waits for approvals.
+pub const EXIT_AWAITING_APPROVAL: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -90,6 +99,133 @@ enum Command {
     Playbook {
         #[command(subcommand)]
         command: PlaybookCommand,
+    },
+    /// Actions waiting for an approval.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
+    /// Approve the waiting actions of a run (or one of them), then continue it.
+    Approve(AnswerArgs),
+    /// Reject the waiting actions of a run (or one of them), then continue it.
+    Reject(AnswerArgs),
+    /// Incident commander grants.
+    Grant {
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
+    /// Undo the reversible actions of a run (owners of the identity's domain only).
+    Restore {
+        run_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only the actions of this step.
+        #[arg(long)]
+        step: Option<String>,
+        /// Only the actions on this target (id or provider:kind:id).
+        #[arg(long)]
+        target: Option<String>,
+        /// Who restores.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Post-incident review of everything done for an incident.
+    Report {
+        incident: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// md, json or html (one self-contained file).
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct AnswerArgs {
+    run_id: String,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// One action (its id, or a unique prefix of it); default: every waiting action.
+    #[arg(long)]
+    action: Option<String>,
+    /// Who answers; must be a member of a team the decision names.
+    #[arg(long = "as", value_name = "PRINCIPAL")]
+    principal: String,
+    #[arg(long)]
+    reason: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Every action waiting for an approval, and who may give it.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum GrantCommand {
+    /// Grant temporary cross-domain authority for one incident.
+    Commander {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        incident: String,
+        /// Who becomes incident commander.
+        #[arg(long)]
+        principal: String,
+        /// How long, e.g. 2h, 30m (at most the model's max_ttl).
+        #[arg(long)]
+        ttl: String,
+        /// Who grants; must be a member of a granting team.
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        granter: String,
+    },
+    /// Revoke a commander grant before it expires.
+    Revoke {
+        grant_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long = "as", value_name = "PRINCIPAL")]
+        principal: String,
+    },
+    /// Every commander grant.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and name the first broken record.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Stream every record.
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, default_value = "jsonl")]
+        format: String,
     },
 }
 
@@ -213,7 +349,58 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
                 inspect::playbook_check(&config.config, &file).await
             }
         },
+        Command::Approvals { command } => match command {
+            ApprovalsCommand::List { config, json } => approvals::list(&config.config, json),
+        },
+        Command::Approve(args) => answer(args, true).await,
+        Command::Reject(args) => answer(args, false).await,
+        Command::Grant { command } => match command {
+            GrantCommand::Commander {
+                config,
+                incident,
+                principal,
+                ttl,
+                granter,
+            } => grants::commander(&config.config, &incident, &principal, &ttl, &granter).await,
+            GrantCommand::Revoke {
+                grant_id,
+                config,
+                principal,
+            } => grants::revoke(&config.config, &grant_id, &principal).await,
+            GrantCommand::List { config, json } => grants::list(&config.config, json),
+        },
+        Command::Restore {
+            run_id,
+            config,
+            step,
+            target,
+            principal,
+            json,
+        } => restore::restore(&config.config, &run_id, step.as_deref(), target.as_deref(), &principal, json).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { config } => audit::verify(&config.config),
+            AuditCommand::Export { config, format } => audit::export(&config.config, &format),
+        },
+        Command::Report {
+            incident,
+            config,
+            format,
+            output,
+        } => report::report(&config.config, &incident, &format, output.as_deref()).await,
     }
+}
+
+async fn answer(args: AnswerArgs, approved: bool) -> anyhow::Result<u8> {
+    approvals::answer(
+        &args.config.config,
+        &args.run_id,
+        args.action.as_deref(),
+        &args.principal,
+        approved,
+        args.reason,
+        args.json,
+    )
+    .await
 }
 
 /// The plugins a playbook uses, or an error for each one the config lacks.

@@ -1,19 +1,19 @@
 //! `cordon run` and `cordon resume`.
 
+use super::context::{Context, Models};
 use super::progress::Progress;
-use super::{EXIT_ACTIONS_FAILED, EXIT_OK};
-use crate::authority::AllowAll;
+use super::{EXIT_ACTIONS_FAILED, EXIT_AWAITING_APPROVAL, EXIT_OK};
+use crate::authority::automation_principal;
 use crate::config::Config;
 use crate::diagnostic::{InputError, SourceFile};
-use crate::engine::{Engine, RunRequest, stored_inputs};
+use crate::engine::{RunRequest, stored_inputs};
 use crate::playbook::Playbook;
 use crate::plugin::PluginHost;
 use crate::report::RunReport;
 use crate::signal::Signal;
-use crate::store::{RunRecord, RunStatus, Store};
-use anyhow::{Context, bail};
+use crate::store::{RunKind, RunRecord, RunStatus, Store};
+use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub struct RunArgs {
     pub config: PathBuf,
@@ -27,32 +27,32 @@ pub struct RunArgs {
 /// `cordon run`: validate everything, then run the playbook for the signal.
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let config = Config::load(&args.config)?;
+    let models = Models::load(&config)?;
     let playbook = Playbook::load(&args.playbook)?;
     let signal_source = SourceFile::read(&args.signal)?;
     let signal = Signal::parse(&signal_source)?;
     if let Err(reason) = playbook.trigger.accepts(&signal) {
         return Err(InputError::whole_file(
             &args.signal,
-            format!(
-                "the signal does not match the trigger of playbook `{}`: {reason}",
-                playbook.name
-            ),
+            format!("the signal does not match the trigger of playbook `{}`: {reason}", playbook.name),
         )
         .into());
     }
-
     let plugin_names = super::plugins_used(&config, &args.config, &playbook)?;
-    let plugins = Arc::new(PluginHost::load(&config, Some(&plugin_names)).await?);
+    let plugins = std::sync::Arc::new(PluginHost::load(&config, Some(&plugin_names)).await?);
     playbook.check(plugins.as_ref())?;
+    // Only now, with every input valid, is the store opened.
+    let ctx = Context::with(config, models)?;
 
-    let store = Arc::new(Store::open(&config.store_path)?);
-    if let Some(open) = unfinished_run_for(&store, &playbook.name, &signal.id)? {
+    if let Some(open) = unfinished_run_for(&ctx.store, &playbook.name, &signal.id)? {
         bail!(
-            "run {} of playbook `{}` for signal `{}` was interrupted and has not finished; \
-             continue it with `cordon resume --config {}` instead of starting a second run",
+            "run {} of playbook `{}` for signal `{}` has not finished ({}); \
+             continue it with `cordon resume --config {}` (or approve what it waits for) \
+             instead of starting a second run",
             open.run_id,
             playbook.name,
             signal.id,
+            open.status.as_str(),
             args.config.display()
         );
     }
@@ -60,10 +60,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let principal = args
         .principal
         .clone()
-        .unwrap_or_else(|| format!("automation:{}", playbook.owner));
+        .unwrap_or_else(|| automation_principal(&playbook.owner));
     let progress = Progress::start(!args.json);
-    let engine =
-        Engine::new(plugins, store.clone(), Arc::new(AllowAll)).with_events(progress.sender());
+    let engine = ctx.engine(plugins).with_events(progress.sender());
     let run = engine
         .start(RunRequest {
             playbook,
@@ -76,14 +75,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .context("the run stopped before it finished; `cordon resume` continues it")?;
     drop(engine);
     progress.finish().await;
-    print_run(&store, &run, args.json)
+    print_run(&ctx.store, &run, args.json, &args.config)
 }
 
-/// `cordon resume`: continue every unfinished run.
+/// `cordon resume`: continue every run that was interrupted (or whose
+/// approvals were answered).
 pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
-    let config = Config::load(config_path)?;
-    let store = Arc::new(Store::open(&config.store_path)?);
-    let unfinished: Vec<RunRecord> = store
+    let ctx = Context::open(config_path)?;
+    let unfinished: Vec<RunRecord> = ctx
+        .store
         .runs()?
         .into_iter()
         .filter(|r| !r.status.is_finished())
@@ -96,31 +96,19 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
         }
         return Ok(EXIT_OK);
     }
-
     let mut plugin_names = Vec::new();
     for run in &unfinished {
-        let (playbook, _) = stored_inputs(run).with_context(|| format!("run {}", run.run_id))?;
-        plugin_names.extend(playbook.steps.iter().map(|s| s.plugin.clone()));
+        plugin_names.extend(plugins_of_run(run)?);
     }
-    let plugins = Arc::new(PluginHost::load(&config, Some(&plugin_names)).await?);
+    let plugins = ctx.plugins(&plugin_names).await?;
 
     let mut reports = Vec::new();
     let mut code = EXIT_OK;
     for run in unfinished {
-        let progress = Progress::start(!json);
-        let engine = Engine::new(plugins.clone(), store.clone(), Arc::new(AllowAll))
-            .with_events(progress.sender());
         if !json {
             eprintln!("Resuming run {} of playbook {}", run.run_id, run.playbook);
         }
-        let finished = engine
-            .resume(&run.run_id)
-            .await
-            .with_context(|| format!("resuming run {}", run.run_id))?;
-        drop(engine);
-        progress.finish().await;
-        let actions = store.actions(&finished.run_id)?;
-        let report = RunReport::new(&finished, &actions);
+        let (finished, report) = resume_one(&ctx, plugins.clone(), &run.run_id, json).await?;
         code = code.max(exit_code(&finished));
         if json {
             reports.push(report);
@@ -134,32 +122,67 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-fn unfinished_run_for(
-    store: &Store,
-    playbook: &str,
-    signal_id: &str,
-) -> anyhow::Result<Option<RunRecord>> {
-    Ok(store
-        .runs()?
-        .into_iter()
-        .find(|r| !r.status.is_finished() && r.playbook == playbook && r.signal_id == signal_id))
+/// Resumes one run with progress shown unless `quiet`.
+pub async fn resume_one(
+    ctx: &Context,
+    plugins: std::sync::Arc<crate::plugin::PluginHost>,
+    run_id: &str,
+    quiet: bool,
+) -> anyhow::Result<(RunRecord, RunReport)> {
+    let progress = Progress::start(!quiet);
+    let engine = ctx.engine(plugins).with_events(progress.sender());
+    let finished = engine
+        .resume(run_id)
+        .await
+        .with_context(|| format!("resuming run {run_id}"))?;
+    drop(engine);
+    progress.finish().await;
+    let actions = ctx.store.actions(&finished.run_id)?;
+    Ok((finished.clone(), RunReport::new(&finished, &actions)))
 }
 
-fn print_run(store: &Store, run: &RunRecord, json: bool) -> anyhow::Result<u8> {
+/// The plugins a stored run needs.
+pub fn plugins_of_run(run: &RunRecord) -> anyhow::Result<Vec<String>> {
+    Ok(match &run.kind {
+        RunKind::Containment => {
+            let (playbook, _) = stored_inputs(run).with_context(|| format!("run {}", run.run_id))?;
+            playbook.steps.iter().map(|s| s.plugin.clone()).collect()
+        }
+        RunKind::Restore { plan, .. } => crate::engine::plugins_of(plan),
+    })
+}
+
+fn unfinished_run_for(store: &Store, playbook: &str, signal_id: &str) -> anyhow::Result<Option<RunRecord>> {
+    Ok(store.runs()?.into_iter().find(|r| {
+        !r.status.is_finished() && r.kind == RunKind::Containment && r.playbook == playbook && r.signal_id == signal_id
+    }))
+}
+
+/// Prints a run's report and returns its exit code.
+pub fn print_run(store: &Store, run: &RunRecord, json: bool, config: &Path) -> anyhow::Result<u8> {
     let actions = store.actions(&run.run_id)?;
     let report = RunReport::new(run, &actions);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.human());
+        if run.status == RunStatus::AwaitingApproval {
+            println!(
+                "\nThe run waits for approvals: `cordon approvals list --config {0}`, then \
+                 `cordon approve {1} --as YOU --config {0}` (or `cordon reject …`).",
+                config.display(),
+                run.run_id
+            );
+        }
     }
     Ok(exit_code(run))
 }
 
-/// The exit code a finished run maps to.
+/// The exit code a run maps to.
 pub fn exit_code(run: &RunRecord) -> u8 {
     match run.status {
         RunStatus::Completed => EXIT_OK,
+        RunStatus::AwaitingApproval => EXIT_AWAITING_APPROVAL,
         _ => EXIT_ACTIONS_FAILED,
     }
 }

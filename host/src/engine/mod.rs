@@ -8,19 +8,27 @@
 //! earlier execution recorded as finished is reused, never run again.
 
 mod action;
+mod facts;
 mod node;
 mod plan;
+mod restore;
 mod retry;
+
+pub use restore::{RestorePlan, plan_restore, plugins_of};
 
 pub use plan::{Dependency, Node, Plan};
 
+use crate::audit::AuditEvent;
 use crate::authority::DecisionPoint;
 use crate::diagnostic::{InputErrors, SourceFile};
 use crate::identity::Identity;
-use crate::playbook::{OnFailure, Playbook};
+use crate::inventory::Inventory;
+use crate::playbook::{Catalogue, OnFailure, Playbook};
 use crate::plugin::PluginHost;
 use crate::signal::Signal;
-use crate::store::{ActionRecord, ActionStatus, RunRecord, RunStatus, Store, StoreError, now_ms};
+use crate::store::{
+    ActionRecord, ActionStatus, RunKind, RunRecord, RunStatus, Store, StoreError, now_ms,
+};
 use node::NodeResult;
 use retry::RateGate;
 use std::collections::{BTreeMap, HashMap};
@@ -69,6 +77,7 @@ pub struct Engine {
     plugins: Arc<PluginHost>,
     store: Arc<Store>,
     authority: Arc<dyn DecisionPoint>,
+    inventory: Arc<Inventory>,
     events: Option<mpsc::UnboundedSender<Event>>,
 }
 
@@ -82,8 +91,15 @@ impl Engine {
             plugins,
             store,
             authority,
+            inventory: Arc::new(Inventory::default()),
             events: None,
         }
+    }
+
+    /// Uses `inventory` for what runs record about their identities.
+    pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Engine {
+        self.inventory = inventory;
+        self
     }
 
     /// Sends progress events to `events`.
@@ -97,6 +113,7 @@ impl Engine {
     pub async fn start(&self, request: RunRequest) -> Result<RunRecord, EngineError> {
         let run = RunRecord {
             run_id: new_run_id(),
+            kind: RunKind::Containment,
             playbook: request.playbook.name.clone(),
             playbook_path: request.playbook.source.path.display().to_string(),
             playbook_source: request.playbook.source.text.clone(),
@@ -109,10 +126,33 @@ impl Engine {
             started_at: now_ms(),
             finished_at: None,
         };
+        let signal = &request.signal;
+        let identities: Vec<String> = signal.identities.iter().map(Identity::label).collect();
+        self.store.audit(AuditEvent {
+            kind: "run.started",
+            run_id: Some(run.run_id.clone()),
+            incident: run.incident.clone(),
+            principal: Some(run.principal.clone()),
+            data: serde_json::json!({
+                "playbook": run.playbook, "dry_run": run.dry_run,
+                "signal": { "id": signal.id, "kind": signal.kind, "source": signal.source,
+                            "severity": signal.severity.to_string(), "observed_at": signal.observed_at.unix_timestamp(),
+                            "identities": identities },
+            }),
+        })?;
         self.store.put_run(&run)?;
+        self.authority.signal_received(signal, &run.run_id)?;
         self.store.sync().await?;
         tracing::info!(run_id = %run.run_id, playbook = %run.playbook, "run started");
         self.execute(run, request.playbook, request.signal).await
+    }
+
+    /// Records a restore run for `plan` (see [`plan_restore`]) and executes it.
+    pub async fn restore(&self, plan: RestorePlan, principal: String) -> Result<RunRecord, EngineError> {
+        let run = restore::record(&self.store, plan, principal)?;
+        self.store.sync().await?;
+        let (playbook, signal) = stored_inputs(&run)?;
+        self.execute(run, playbook, signal).await
     }
 
     /// Continues an interrupted run from its stored playbook and signal.
@@ -122,7 +162,9 @@ impl Engine {
             return Err(EngineError::Finished(run.run_id));
         }
         let (playbook, signal) = stored_inputs(&run)?;
-        playbook.check(self.plugins.as_ref())?;
+        if run.kind == RunKind::Containment {
+            playbook.check(self.plugins.as_ref())?;
+        }
         tracing::info!(run_id = %run.run_id, playbook = %run.playbook, "run resumed");
         self.execute(run, playbook, signal).await
     }
@@ -133,7 +175,10 @@ impl Engine {
         playbook: Playbook,
         signal: Signal,
     ) -> Result<RunRecord, EngineError> {
-        let plan = Plan::new(&playbook, &signal, &self.plugins);
+        let plan = match &run.kind {
+            RunKind::Containment => Plan::new(&playbook, &signal, &self.plugins),
+            RunKind::Restore { .. } => Plan::default(),
+        };
         let previous: HashMap<String, ActionRecord> = self
             .store
             .actions(&run.run_id)?
@@ -148,15 +193,20 @@ impl Engine {
                     .step(&a.step)
                     .is_some_and(|s| s.on_failure == OnFailure::Abort)
         });
-        let gates = playbook
-            .steps
-            .iter()
-            .map(|s| (s.plugin.clone(), Arc::new(RateGate::default())))
+        let gates = self
+            .plugins
+            .names()
+            .into_iter()
+            .map(|name| (name, Arc::new(RateGate::default())))
             .collect();
+        let nodes = match &run.kind {
+            RunKind::Restore { plan, .. } => plan.len(),
+            RunKind::Containment => plan.nodes.len(),
+        };
         if let Some(events) = &self.events {
             let _ = events.send(Event::Planned {
                 run_id: run.run_id.clone(),
-                nodes: plan.nodes.len(),
+                nodes,
             });
         }
 
@@ -175,7 +225,13 @@ impl Engine {
             gates,
             sources_lock: tokio::sync::Mutex::new(()),
         });
-        node::run_all(ctx.clone(), plan).await?;
+        match &run.kind {
+            RunKind::Containment => {
+                node::run_all(ctx.clone(), plan).await?;
+                facts::gather(ctx.clone(), self.inventory.clone()).await?;
+            }
+            RunKind::Restore { plan, .. } => restore::run_all(ctx.clone(), plan.clone()).await?,
+        }
         self.finish(run).await
     }
 
@@ -183,14 +239,27 @@ impl Engine {
     async fn finish(&self, mut run: RunRecord) -> Result<RunRecord, EngineError> {
         let actions = self.store.actions(&run.run_id)?;
         let succeeded = actions.iter().filter(|a| a.status.is_success()).count();
-        run.status = if succeeded == actions.len() {
+        run.status = if actions.iter().any(|a| a.status == ActionStatus::AwaitingApproval) {
+            RunStatus::AwaitingApproval
+        } else if succeeded == actions.len() {
             RunStatus::Completed
         } else if succeeded == 0 {
             RunStatus::Failed
         } else {
             RunStatus::Partial
         };
-        run.finished_at = Some(now_ms());
+        run.finished_at = run.status.is_finished().then(now_ms);
+        let mut summary = BTreeMap::new();
+        for action in &actions {
+            *summary.entry(action.status.as_str()).or_insert(0) += 1;
+        }
+        self.store.audit(AuditEvent {
+            kind: if run.status.is_finished() { "run.finished" } else { "run.paused" },
+            run_id: Some(run.run_id.clone()),
+            incident: run.incident.clone(),
+            principal: Some(run.principal.clone()),
+            data: serde_json::json!({ "status": run.status.as_str(), "actions": summary }),
+        })?;
         self.store.put_run(&run)?;
         self.store.sync().await?;
         tracing::info!(run_id = %run.run_id, status = run.status.as_str(), "run finished");
@@ -212,7 +281,7 @@ pub fn stored_inputs(run: &RunRecord) -> Result<(Playbook, Signal), InputErrors>
 }
 
 /// A new run id: time-ordered and unique.
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     format!("run-{}", uuid::Uuid::now_v7().simple())
 }
 

@@ -3,7 +3,6 @@
 
 use super::plan::{Dependency, Plan};
 use super::{Event, RunContext, action};
-use crate::authority::{Decision, DecisionRequest};
 use crate::identity::Identity;
 use crate::playbook::{OnFailure, Scope, Step};
 use crate::store::{ActionRecord, ActionStatus, StoreError, now_ms};
@@ -14,12 +13,33 @@ use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// How a node ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    /// Its action succeeded (applied, already applied, planned).
+    Succeeded,
+    /// Its action failed, was denied or skipped.
+    NotSucceeded,
+    /// Its action waits for an approval: nodes that need it wait too (they
+    /// run when the approved run resumes).
+    Pending,
+}
+
 /// What a finished node tells the nodes that need it.
 #[derive(Debug, Clone)]
 pub(crate) struct NodeResult {
-    pub ok: bool,
+    pub state: NodeState,
     /// The action's evidence, for `steps.<id>.evidence.<key>` templates.
     pub evidence: BTreeMap<String, String>,
+}
+
+impl NodeResult {
+    fn pending() -> NodeResult {
+        NodeResult {
+            state: NodeState::Pending,
+            evidence: BTreeMap::new(),
+        }
+    }
 }
 
 /// Runs every node of `plan`; returns when all are done.
@@ -32,20 +52,25 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
     let step_channels: Vec<_> = plan
         .by_step
         .iter()
-        .map(|_| watch::channel::<Option<bool>>(None))
+        .map(|_| watch::channel::<Option<NodeState>>(None))
         .collect();
 
     let mut tasks = JoinSet::new();
-    // A step is done when all its nodes are; `Some(true)` if all succeeded.
+    // A step is done when all its nodes are: pending if any is pending,
+    // succeeded if all succeeded.
     for (step, nodes) in plan.by_step.iter().enumerate() {
         let receivers: Vec<_> = nodes.iter().map(|&n| node_channels[n].1.clone()).collect();
         let done = step_channels[step].0.clone();
         tasks.spawn(async move {
-            let mut all_ok = true;
+            let mut state = NodeState::Succeeded;
             for mut rx in receivers {
-                all_ok &= wait(&mut rx).await.ok;
+                match wait(&mut rx).await.state {
+                    NodeState::Pending => state = NodeState::Pending,
+                    NodeState::NotSucceeded if state == NodeState::Succeeded => state = NodeState::NotSucceeded,
+                    _ => {}
+                }
             }
-            let _ = done.send(Some(all_ok));
+            let _ = done.send(Some(state));
             Ok(())
         });
     }
@@ -77,7 +102,7 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
                     // Stop starting actions; the run stays resumable.
                     ctx.aborted.store(true, Ordering::SeqCst);
                     let _ = done.send(Some(NodeResult {
-                        ok: false,
+                        state: NodeState::NotSucceeded,
                         evidence: BTreeMap::new(),
                     }));
                     Err(err)
@@ -99,7 +124,7 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
 
 enum Waiting {
     Node(String, watch::Receiver<Option<NodeResult>>),
-    Step(String, watch::Receiver<Option<bool>>),
+    Step(String, watch::Receiver<Option<NodeState>>),
 }
 
 async fn wait(rx: &mut watch::Receiver<Option<NodeResult>>) -> NodeResult {
@@ -121,28 +146,36 @@ async fn run_node(
 
     let mut lineage: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut blocked_by = None;
+    let mut pending = false;
     for dependency in dependencies {
-        match dependency {
+        let (step_id, state) = match dependency {
             Waiting::Node(step_id, mut rx) => {
                 let result = wait(&mut rx).await;
-                if !result.ok {
-                    blocked_by.get_or_insert(step_id.clone());
-                }
-                lineage.insert(step_id, result.evidence);
+                lineage.insert(step_id.clone(), result.evidence);
+                (step_id, result.state)
             }
             Waiting::Step(step_id, mut rx) => {
-                let ok = rx
+                let state = rx
                     .wait_for(Option::is_some)
                     .await
                     .expect("step sender outlives receivers")
-                    .unwrap_or(false);
-                if !ok {
-                    blocked_by.get_or_insert(step_id);
-                }
+                    .unwrap_or(NodeState::NotSucceeded);
+                (step_id, state)
             }
+        };
+        match state {
+            NodeState::Pending => pending = true,
+            NodeState::NotSucceeded => {
+                blocked_by.get_or_insert(step_id);
+            }
+            NodeState::Succeeded => {}
         }
     }
 
+    if pending && blocked_by.is_none() {
+        // Nothing is recorded: the node is planned again when the run resumes.
+        return Ok(NodeResult::pending());
+    }
     if let Some(needed) = blocked_by {
         let detail = format!("not run: step `{needed}` did not succeed for this identity");
         return settle_node(ctx, step, identity_index, ActionStatus::Skipped, detail).await;
@@ -204,6 +237,7 @@ async fn run_node(
         None => {
             let info = ctx.plugins.info(&step.plugin).expect("checked playbook");
             let spec = info.action(&step.action).expect("checked playbook");
+            let domain = ctx.authority.domain(&step.plugin, &step.action, &target);
             let fresh = ActionRecord {
                 run_id: ctx.run.run_id.clone(),
                 key: key.clone(),
@@ -216,6 +250,8 @@ async fn run_node(
                 params,
                 sources: vec![identity_index],
                 decision: None,
+                domain,
+                approval: None,
                 status: ActionStatus::Running,
                 attempts: 0,
                 detail: String::new(),
@@ -233,7 +269,7 @@ async fn run_node(
     Ok(result)
 }
 
-/// Decides, then runs the action unless the decision forbids it.
+/// Decides (once), then runs the action unless the decision forbids it.
 async fn execute(
     ctx: &RunContext,
     step: &Step,
@@ -243,43 +279,7 @@ async fn execute(
     if !record.sources.contains(&identity_index) {
         record.sources.push(identity_index);
     }
-    let decision = match &record.decision {
-        Some(decision) => decision.clone(),
-        None => {
-            let decision = ctx.authority.decide(&DecisionRequest {
-                principal: &ctx.run.principal,
-                team: &ctx.playbook.owner,
-                plugin: &record.plugin,
-                action: &record.action,
-                effect: record.effect,
-                target: &record.target,
-                incident: ctx.run.incident.as_deref(),
-            });
-            record.decision = Some(decision.clone());
-            decision
-        }
-    };
-    match decision {
-        Decision::Allowed { .. } => action::run(ctx, record, step.retries).await,
-        Decision::Denied { reason } => deny(ctx, record, reason).await,
-        Decision::NeedsApproval { approvers, reason } => {
-            let reason = format!("{reason} (approval by {} required)", approvers.join(" or "));
-            deny(ctx, record, reason).await
-        }
-    }
-}
-
-async fn deny(
-    ctx: &RunContext,
-    mut record: ActionRecord,
-    reason: String,
-) -> Result<ActionRecord, StoreError> {
-    record.status = ActionStatus::Denied;
-    record.detail = reason;
-    record.finished_at = Some(now_ms());
-    ctx.store.put_action(&record)?;
-    ctx.store.sync().await?;
-    Ok(record)
+    action::decide_and_run(ctx, record, step.retries).await
 }
 
 /// Reports a finished action and turns it into the node's result.
@@ -287,6 +287,11 @@ fn finished(ctx: &RunContext, step: &Step, record: &ActionRecord) -> NodeResult 
     if record.status == ActionStatus::Failed && step.on_failure == OnFailure::Abort {
         ctx.aborted.store(true, Ordering::SeqCst);
     }
+    let state = match record.status {
+        ActionStatus::AwaitingApproval => NodeState::Pending,
+        status if status.is_success() => NodeState::Succeeded,
+        _ => NodeState::NotSucceeded,
+    };
     ctx.emit(Event::NodeFinished {
         step: step.id.clone(),
         target: record.target.clone(),
@@ -294,7 +299,7 @@ fn finished(ctx: &RunContext, step: &Step, record: &ActionRecord) -> NodeResult 
         detail: record.detail.clone(),
     });
     NodeResult {
-        ok: record.status.is_success(),
+        state,
         evidence: record.evidence.clone(),
     }
 }
@@ -328,6 +333,8 @@ async fn settle_node(
                 params: BTreeMap::new(),
                 sources: vec![identity_index],
                 decision: None,
+                domain: None,
+                approval: None,
                 status,
                 attempts: 0,
                 detail,
@@ -337,6 +344,12 @@ async fn settle_node(
                 created_at: now_ms(),
                 finished_at: Some(now_ms()),
             };
+            ctx.store.audit(action::event(
+                ctx,
+                "action.outcome",
+                &record,
+                serde_json::json!({ "status": status.as_str(), "detail": record.detail, "attempts": 0 }),
+            ))?;
             ctx.store.put_action(&record)?;
             ctx.store.sync().await?;
             record

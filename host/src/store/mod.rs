@@ -8,7 +8,12 @@
 
 pub mod records;
 
-pub use records::{ActionRecord, ActionStatus, Millis, RunRecord, RunStatus, now_ms};
+pub use records::{
+    ActionRecord, ActionStatus, Approval, FactsRecord, GrantRecord, IncidentRecord, Millis,
+    RestoreItem, RunKind, RunRecord, RunStatus, now_ms,
+};
+
+use crate::audit::{AuditEvent, AuditLog, AuditRecord};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +33,9 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
     #[error("no run with id `{0}`")]
     NoSuchRun(String),
+    /// The audit log cannot be written: nothing may execute (fail closed).
+    #[error("the audit log cannot be written, so nothing was executed: {0}")]
+    AuditUnavailable(String),
 }
 
 /// The sled database and its trees.
@@ -35,6 +43,10 @@ pub struct Store {
     db: sled::Db,
     runs: sled::Tree,
     actions: sled::Tree,
+    grants: sled::Tree,
+    incidents: sled::Tree,
+    facts: sled::Tree,
+    audit: AuditLog,
     path: PathBuf,
     written: AtomicU64,
     flushed: AtomicU64,
@@ -61,6 +73,10 @@ impl Store {
         Ok(Store {
             runs: db.open_tree("runs")?,
             actions: db.open_tree("actions")?,
+            grants: db.open_tree("grants")?,
+            incidents: db.open_tree("incidents")?,
+            facts: db.open_tree("facts")?,
+            audit: AuditLog::open(db.open_tree("audit")?, db.open_tree("meta")?)?,
             db,
             path: path.to_path_buf(),
             written: AtomicU64::new(0),
@@ -134,6 +150,70 @@ impl Store {
         Ok(actions)
     }
 
+    /// Appends to the audit log (durable with the next [`Store::sync`]).
+    /// Callers append before they act: an error means "do not act".
+    pub fn audit(&self, event: AuditEvent) -> Result<AuditRecord, StoreError> {
+        let record = self.audit.append(event)?;
+        self.written.fetch_add(1, Ordering::SeqCst);
+        Ok(record)
+    }
+
+    /// The audit log, for reading and verifying.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Writes a commander grant.
+    pub fn put_grant(&self, grant: &GrantRecord) -> Result<(), StoreError> {
+        self.put(&self.grants, grant.id.as_bytes(), grant)
+    }
+
+    /// Every commander grant, oldest first.
+    pub fn grants(&self) -> Result<Vec<GrantRecord>, StoreError> {
+        let mut grants = self.all::<GrantRecord>(&self.grants)?;
+        grants.sort_by_key(|g| g.created_at);
+        Ok(grants)
+    }
+
+    /// Writes an incident.
+    pub fn put_incident(&self, incident: &IncidentRecord) -> Result<(), StoreError> {
+        self.put(&self.incidents, incident.id.as_bytes(), incident)
+    }
+
+    /// The incident called `id`, if a signal opened it.
+    pub fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
+        match self.incidents.get(id.as_bytes())? {
+            Some(bytes) => decode(id, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes what is known about a run's signal identity.
+    pub fn put_facts(&self, facts: &FactsRecord) -> Result<(), StoreError> {
+        let key = format!("{}/{:08}", facts.run_id, facts.identity);
+        self.put(&self.facts, key.as_bytes(), facts)
+    }
+
+    /// What is known about each signal identity of a run.
+    pub fn facts(&self, run_id: &str) -> Result<Vec<FactsRecord>, StoreError> {
+        self.facts
+            .scan_prefix(format!("{run_id}/").as_bytes())
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
+    fn all<T: serde::de::DeserializeOwned>(&self, tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+        tree.iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&String::from_utf8_lossy(&key), &value)
+            })
+            .collect()
+    }
+
     /// Makes every write made before this call durable. Concurrent callers
     /// share flushes.
     pub async fn sync(&self) -> Result<(), StoreError> {
@@ -191,6 +271,7 @@ mod tests {
     fn run(id: &str, started_at: Millis) -> RunRecord {
         RunRecord {
             run_id: id.into(),
+            kind: RunKind::Containment,
             playbook: "p".into(),
             playbook_path: "p.toml".into(),
             playbook_source: String::new(),

@@ -8,6 +8,12 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+mod incident;
+mod render;
+
+pub use incident::IncidentReport;
+pub use render::{html, markdown};
+
 /// A run and its actions, as `cordon run --json` and `cordon runs show --json` print it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {

@@ -1,0 +1,96 @@
+//! What most commands load: the config, the store, the decision point and
+//! the plugins.
+
+use crate::authority::{AllowAll, Authority, AuthorityModel, DecisionPoint};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::inventory::Inventory;
+use crate::plugin::PluginHost;
+use crate::store::Store;
+use anyhow::bail;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The config, the open store, and the authority model if one is configured.
+pub struct Context {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub authority: Option<Arc<Authority>>,
+    pub inventory: Arc<Inventory>,
+}
+
+/// The model and inventory a config names, read before anything is opened.
+pub struct Models {
+    pub authority: Option<AuthorityModel>,
+    pub inventory: Inventory,
+}
+
+impl Models {
+    /// Reads (and validates) the authority model and inventory of `config`.
+    pub fn load(config: &Config) -> anyhow::Result<Models> {
+        Ok(Models {
+            authority: match &config.authority_path {
+                Some(path) => Some(AuthorityModel::load(path)?),
+                None => None,
+            },
+            inventory: match &config.inventory_path {
+                Some(path) => Inventory::load(path)?,
+                None => Inventory::default(),
+            },
+        })
+    }
+}
+
+impl Context {
+    /// Loads the config and its models, then opens the store.
+    pub fn open(config_path: &Path) -> anyhow::Result<Context> {
+        let config = Config::load(config_path)?;
+        let models = Models::load(&config)?;
+        Context::with(config, models)
+    }
+
+    /// Opens the store for an already loaded config and models.
+    pub fn with(config: Config, models: Models) -> anyhow::Result<Context> {
+        let store = Arc::new(Store::open(&config.store_path)?);
+        let inventory = Arc::new(models.inventory);
+        let authority = match models.authority {
+            Some(model) => Some(Arc::new(Authority::new(model, (*inventory).clone(), store.clone())?)),
+            None => None,
+        };
+        Ok(Context {
+            config,
+            store,
+            authority,
+            inventory,
+        })
+    }
+
+    /// The authority model, or an error saying the command needs one.
+    pub fn require_authority(&self, command: &str) -> anyhow::Result<&Authority> {
+        match &self.authority {
+            Some(authority) => Ok(authority),
+            None => bail!(
+                "`cordon {command}` needs an authority model: add `[authority] path = \"authority.toml\"` to {}",
+                self.config.path.display()
+            ),
+        }
+    }
+
+    /// The decision point runs go through.
+    pub fn decision_point(&self) -> Arc<dyn DecisionPoint> {
+        match &self.authority {
+            Some(authority) => authority.clone(),
+            None => Arc::new(AllowAll),
+        }
+    }
+
+    /// An engine over `plugins`.
+    pub fn engine(&self, plugins: Arc<PluginHost>) -> Engine {
+        Engine::new(plugins, self.store.clone(), self.decision_point()).with_inventory(self.inventory.clone())
+    }
+
+    /// Loads the named plugins.
+    pub async fn plugins(&self, names: &[String]) -> anyhow::Result<Arc<PluginHost>> {
+        Ok(Arc::new(PluginHost::load(&self.config, Some(names)).await?))
+    }
+}

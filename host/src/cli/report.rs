@@ -1,0 +1,54 @@
+//! `cordon report INCIDENT --format md|json|html`.
+
+use super::context::Context;
+use super::EXIT_OK;
+use crate::report::{IncidentReport, html, markdown};
+use anyhow::bail;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub async fn report(config_path: &Path, incident: &str, format: &str, output: Option<&Path>) -> anyhow::Result<u8> {
+    if !["md", "json", "html"].contains(&format) {
+        bail!("unknown format `{format}`: use md, json or html");
+    }
+    let ctx = Context::open(config_path)?;
+    // Which actions are reversible comes from the plugins; load those the
+    // incident's runs used (best effort: a report must not need the network).
+    let mut names: Vec<String> = Vec::new();
+    for run in ctx.store.runs()?.iter().filter(|r| r.incident.as_deref() == Some(incident)) {
+        names.extend(ctx.store.actions(&run.run_id)?.into_iter().map(|a| a.plugin));
+    }
+    names.sort();
+    names.dedup();
+    let mut restore_with = BTreeMap::new();
+    match ctx.plugins(&names).await {
+        Ok(plugins) => {
+            for name in &names {
+                if let Some(info) = plugins.info(name) {
+                    for action in &info.actions {
+                        let restore = action.restore_with.clone().filter(|_| action.reversible);
+                        restore_with.insert(format!("{name}.{}", action.name), restore);
+                    }
+                }
+            }
+        }
+        Err(err) => tracing::warn!("cannot load plugins, the report will not say what can be restored: {err:#}"),
+    }
+    let model = ctx.authority.as_ref().map(|a| a.model());
+    let Some(report) = IncidentReport::build(&ctx.store, incident, model, &restore_with)? else {
+        bail!("nothing is recorded for incident `{incident}`");
+    };
+    let text = match format {
+        "json" => serde_json::to_string_pretty(&report)? + "\n",
+        "html" => html(&report),
+        _ => markdown(&report),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, text)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,182 @@
+//! The inventory (`inventory.toml`): who owns an identity, which workload
+//! uses it, which system issued it, and whether humans, agents or both use
+//! it — matched by provider, kind and id pattern, and merged with what each
+//! plugin's `inspect` reports (the inventory wins where both speak).
+
+use crate::authority::decide::UsedBy;
+use crate::authority::model::glob;
+use crate::diagnostic::{self, InputErrors, SourceFile};
+use crate::identity::{Identity, IdentityKind};
+use crate::plugin::contract::IdentityFacts;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A validated inventory.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    entries: Vec<Entry>,
+}
+
+/// One inventory entry; the first entry that matches an identity applies.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub provider: String,
+    #[serde(default)]
+    pub kind: Option<IdentityKind>,
+    /// Identifier or pattern (`*` matches any run of characters).
+    pub id: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub workload: Option<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// `human`, `agent` or `both`.
+    #[serde(default, deserialize_with = "used_by")]
+    pub used_by: Option<UsedBy>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+fn used_by<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<UsedBy>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_used_by(&text)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not one of human, agent, both")))
+}
+
+/// `human`, `agent` or `both`.
+pub fn parse_used_by(text: &str) -> Option<UsedBy> {
+    match text {
+        "human" => Some(UsedBy::Human),
+        "agent" => Some(UsedBy::Agent),
+        "both" => Some(UsedBy::Both),
+        _ => None,
+    }
+}
+
+/// The text of a [`UsedBy`].
+pub fn used_by_name(used_by: UsedBy) -> &'static str {
+    match used_by {
+        UsedBy::Human => "human",
+        UsedBy::Agent => "agent",
+        UsedBy::Both => "both",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInventory {
+    #[serde(default, rename = "identity")]
+    identities: Vec<Entry>,
+}
+
+impl Inventory {
+    /// Reads and validates `inventory.toml`.
+    pub fn load(path: &Path) -> Result<Inventory, InputErrors> {
+        let raw: RawInventory = diagnostic::from_toml(&SourceFile::read(path)?)?;
+        Ok(Inventory { entries: raw.identities })
+    }
+
+    /// The entry that applies to `identity`, if any.
+    pub fn lookup(&self, identity: &Identity) -> Option<&Entry> {
+        self.entries.iter().find(|e| {
+            e.provider == identity.provider
+                && e.kind.is_none_or(|k| k == identity.kind)
+                && glob(&e.id, &identity.id)
+        })
+    }
+
+    /// Who uses `identity`, according to the inventory.
+    pub fn used_by(&self, identity: &Identity) -> Option<UsedBy> {
+        self.lookup(identity).and_then(|e| e.used_by)
+    }
+
+    /// The inventory's facts merged over a plugin's (the inventory wins).
+    /// Returns the merged facts and which sources contributed.
+    pub fn merge(&self, identity: &Identity, plugin: Option<&IdentityFacts>) -> (IdentityFacts, Vec<String>) {
+        let mut facts = plugin.cloned().unwrap_or_default();
+        let mut sources = Vec::new();
+        if plugin.is_some() {
+            sources.push("plugin".to_string());
+        }
+        if let Some(entry) = self.lookup(identity) {
+            sources.push("inventory".to_string());
+            let pick = |mine: &Option<String>, theirs: &mut Option<String>| {
+                if mine.is_some() {
+                    *theirs = mine.clone();
+                }
+            };
+            pick(&entry.owner, &mut facts.owner);
+            pick(&entry.workload, &mut facts.workload);
+            pick(&entry.issuer, &mut facts.issuer);
+            if let Some(used_by) = entry.used_by {
+                facts.used_by = Some(used_by_name(used_by).to_string());
+            }
+            for (k, v) in &entry.attributes {
+                facts.attributes.insert(k.clone(), v.clone());
+            }
+        }
+        (facts, sources)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inventory() -> Inventory {
+        let source = SourceFile::from_text(
+            "inventory.toml",
+            r#"
+[[identity]]
+provider = "aws"
+kind = "user"
+id = "release-agent"
+owner = "ml-platform"
+used_by = "both"
+
+[[identity]]
+provider = "aws"
+id = "ci-*"
+owner = "platform-team"
+workload = "github-actions"
+used_by = "agent"
+"#,
+        );
+        Inventory {
+            entries: diagnostic::from_toml::<RawInventory>(&source).unwrap().identities,
+        }
+    }
+
+    fn id(kind: IdentityKind, id: &str) -> Identity {
+        Identity { provider: "aws".into(), kind, id: id.into(), attributes: BTreeMap::new() }
+    }
+
+    #[test]
+    fn the_first_matching_entry_applies_and_wins_over_the_plugin() {
+        let inv = inventory();
+        assert_eq!(inv.used_by(&id(IdentityKind::User, "release-agent")), Some(UsedBy::Both));
+        assert_eq!(inv.used_by(&id(IdentityKind::Role, "release-agent")), None);
+        let plugin = IdentityFacts {
+            owner: Some("from-tag".into()),
+            issuer: Some("aws-iam:123".into()),
+            ..Default::default()
+        };
+        let (facts, sources) = inv.merge(&id(IdentityKind::User, "ci-bot"), Some(&plugin));
+        assert_eq!(facts.owner.as_deref(), Some("platform-team"));
+        assert_eq!(facts.issuer.as_deref(), Some("aws-iam:123"));
+        assert_eq!(facts.used_by.as_deref(), Some("agent"));
+        assert_eq!(sources, ["plugin", "inventory"]);
+    }
+
+    #[test]
+    fn bad_used_by_is_located() {
+        let source = SourceFile::from_text("inventory.toml", "[[identity]]\nprovider = \"aws\"\nid = \"x\"\nused_by = \"robots\"\n");
+        let err = diagnostic::from_toml::<RawInventory>(&source).unwrap_err();
+        assert_eq!(err.0[0].line, 4);
+        assert!(err.0[0].message.contains("not one of human, agent, both"));
+    }
+}
