@@ -102,7 +102,9 @@ impl AuditLog {
             tree,
             meta,
             tail: Mutex::new(tail),
-            fail_at: std::env::var(FAILPOINT_ENV).ok().and_then(|v| v.parse().ok()),
+            fail_at: std::env::var(FAILPOINT_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
         })
     }
 
@@ -131,7 +133,11 @@ impl AuditLog {
         self.tree
             .insert(seq.to_be_bytes(), bytes)
             .map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
-        let head = serde_json::to_vec(&Head { seq, hash: record.hash.clone() }).expect("head serializes");
+        let head = serde_json::to_vec(&Head {
+            seq,
+            hash: record.hash.clone(),
+        })
+        .expect("head serializes");
         self.meta
             .insert(HEAD_KEY, head)
             .map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
@@ -160,7 +166,12 @@ impl AuditLog {
                 .map(u64::from_be_bytes)
                 .unwrap_or(u64::MAX);
             records += 1;
-            let broken = |reason: String| Ok(Verification { records, first_break: Some((key_seq, reason)) });
+            let broken = |reason: String| {
+                Ok(Verification {
+                    records,
+                    first_break: Some((key_seq, reason)),
+                })
+            };
             let record: AuditRecord = match serde_json::from_slice(&value) {
                 Ok(record) => record,
                 Err(err) => return broken(format!("record {key_seq} is unreadable: {err}")),
@@ -184,7 +195,9 @@ impl AuditLog {
                 ));
             }
             if record.compute_hash() != record.hash {
-                return broken(format!("record {key_seq} was altered: its content does not match its hash"));
+                return broken(format!(
+                    "record {key_seq} was altered: its content does not match its hash"
+                ));
             }
             prev_hash = record.hash;
             expected_seq += 1;
@@ -206,11 +219,17 @@ impl AuditLog {
             if head.hash != prev_hash {
                 return Ok(Verification {
                     records,
-                    first_break: Some((head.seq, format!("record {} does not match the recorded head", head.seq))),
+                    first_break: Some((
+                        head.seq,
+                        format!("record {} does not match the recorded head", head.seq),
+                    )),
                 });
             }
         }
-        Ok(Verification { records, first_break: None })
+        Ok(Verification {
+            records,
+            first_break: None,
+        })
     }
 }
 
@@ -227,7 +246,11 @@ mod tests {
 
     fn log() -> (sled::Db, AuditLog) {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let log = AuditLog::open(db.open_tree("audit").unwrap(), db.open_tree("meta").unwrap()).unwrap();
+        let log = AuditLog::open(
+            db.open_tree("audit").unwrap(),
+            db.open_tree("meta").unwrap(),
+        )
+        .unwrap();
         for i in 0..5 {
             log.append(AuditEvent {
                 kind: "test",
@@ -242,15 +265,24 @@ mod tests {
     #[test]
     fn an_intact_chain_verifies() {
         let (_db, log) = log();
-        assert_eq!(log.verify().unwrap(), Verification { records: 5, first_break: None });
+        assert_eq!(
+            log.verify().unwrap(),
+            Verification {
+                records: 5,
+                first_break: None
+            }
+        );
     }
 
     #[test]
     fn alteration_deletion_reordering_and_truncation_are_caught() {
         let (_db, log) = log();
-        let mut third: AuditRecord = serde_json::from_slice(&log.tree.get(3u64.to_be_bytes()).unwrap().unwrap()).unwrap();
+        let mut third: AuditRecord =
+            serde_json::from_slice(&log.tree.get(3u64.to_be_bytes()).unwrap().unwrap()).unwrap();
         third.data = serde_json::json!({ "i": 99 });
-        log.tree.insert(3u64.to_be_bytes(), serde_json::to_vec(&third).unwrap()).unwrap();
+        log.tree
+            .insert(3u64.to_be_bytes(), serde_json::to_vec(&third).unwrap())
+            .unwrap();
         assert_eq!(log.verify().unwrap().first_break.unwrap().0, 3);
 
         let (_db, log) = self::log();

@@ -33,6 +33,10 @@ pub struct Entry {
     pub workload: Option<String>,
     #[serde(default)]
     pub issuer: Option<String>,
+    /// The containment domain (`iam`, `pam`, `nhi`) when the identity's kind
+    /// says otherwise, e.g. an IAM *user* that is really a machine identity.
+    #[serde(default)]
+    pub domain: Option<String>,
     /// `human`, `agent` or `both`.
     #[serde(default, deserialize_with = "used_by")]
     pub used_by: Option<UsedBy>,
@@ -42,9 +46,9 @@ pub struct Entry {
 
 fn used_by<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<UsedBy>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse_used_by(&text)
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not one of human, agent, both")))
+    parse_used_by(&text).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!("`{text}` is not one of human, agent, both"))
+    })
 }
 
 /// `human`, `agent` or `both`.
@@ -77,7 +81,9 @@ impl Inventory {
     /// Reads and validates `inventory.toml`.
     pub fn load(path: &Path) -> Result<Inventory, InputErrors> {
         let raw: RawInventory = diagnostic::from_toml(&SourceFile::read(path)?)?;
-        Ok(Inventory { entries: raw.identities })
+        Ok(Inventory {
+            entries: raw.identities,
+        })
     }
 
     /// The entry that applies to `identity`, if any.
@@ -89,6 +95,11 @@ impl Inventory {
         })
     }
 
+    /// The domain the inventory puts `identity` in, if it says.
+    pub fn domain(&self, identity: &Identity) -> Option<&str> {
+        self.lookup(identity).and_then(|e| e.domain.as_deref())
+    }
+
     /// Who uses `identity`, according to the inventory.
     pub fn used_by(&self, identity: &Identity) -> Option<UsedBy> {
         self.lookup(identity).and_then(|e| e.used_by)
@@ -96,7 +107,11 @@ impl Inventory {
 
     /// The inventory's facts merged over a plugin's (the inventory wins).
     /// Returns the merged facts and which sources contributed.
-    pub fn merge(&self, identity: &Identity, plugin: Option<&IdentityFacts>) -> (IdentityFacts, Vec<String>) {
+    pub fn merge(
+        &self,
+        identity: &Identity,
+        plugin: Option<&IdentityFacts>,
+    ) -> (IdentityFacts, Vec<String>) {
         let mut facts = plugin.cloned().unwrap_or_default();
         let mut sources = Vec::new();
         if plugin.is_some() {
@@ -147,18 +162,28 @@ used_by = "agent"
 "#,
         );
         Inventory {
-            entries: diagnostic::from_toml::<RawInventory>(&source).unwrap().identities,
+            entries: diagnostic::from_toml::<RawInventory>(&source)
+                .unwrap()
+                .identities,
         }
     }
 
     fn id(kind: IdentityKind, id: &str) -> Identity {
-        Identity { provider: "aws".into(), kind, id: id.into(), attributes: BTreeMap::new() }
+        Identity {
+            provider: "aws".into(),
+            kind,
+            id: id.into(),
+            attributes: BTreeMap::new(),
+        }
     }
 
     #[test]
     fn the_first_matching_entry_applies_and_wins_over_the_plugin() {
         let inv = inventory();
-        assert_eq!(inv.used_by(&id(IdentityKind::User, "release-agent")), Some(UsedBy::Both));
+        assert_eq!(
+            inv.used_by(&id(IdentityKind::User, "release-agent")),
+            Some(UsedBy::Both)
+        );
         assert_eq!(inv.used_by(&id(IdentityKind::Role, "release-agent")), None);
         let plugin = IdentityFacts {
             owner: Some("from-tag".into()),
@@ -174,7 +199,10 @@ used_by = "agent"
 
     #[test]
     fn bad_used_by_is_located() {
-        let source = SourceFile::from_text("inventory.toml", "[[identity]]\nprovider = \"aws\"\nid = \"x\"\nused_by = \"robots\"\n");
+        let source = SourceFile::from_text(
+            "inventory.toml",
+            "[[identity]]\nprovider = \"aws\"\nid = \"x\"\nused_by = \"robots\"\n",
+        );
         let err = diagnostic::from_toml::<RawInventory>(&source).unwrap_err();
         assert_eq!(err.0[0].line, 4);
         assert!(err.0[0].message.contains("not one of human, agent, both"));

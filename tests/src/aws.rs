@@ -9,7 +9,16 @@ pub const PLAYBOOK: &str = include_str!("../../playbooks/aws-leaked-access-key.t
 /// A workspace whose `aws` plugin calls `endpoint` as `operator`, with the
 /// shipped playbook as `playbook.toml`.
 pub fn workspace(endpoint: &str, operator: &Operator, limits: &[(&str, u64)]) -> Workspace {
-    let mut ws = Workspace::new();
+    workspace_in(Workspace::new(), endpoint, operator, limits)
+}
+
+/// As [`workspace`], in a prepared workspace (e.g. one with an authority model).
+pub fn workspace_in(
+    mut ws: Workspace,
+    endpoint: &str,
+    operator: &Operator,
+    limits: &[(&str, u64)],
+) -> Workspace {
     ws.env("AWS_ACCESS_KEY_ID", &operator.access_key_id);
     ws.env("AWS_SECRET_ACCESS_KEY", &operator.secret_access_key);
     let mut plugin = PluginEntry::new("aws", "aws")

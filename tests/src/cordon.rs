@@ -102,6 +102,7 @@ pub struct Workspace {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     cache: PathBuf,
+    models: String,
 }
 
 impl Default for Workspace {
@@ -119,6 +120,7 @@ impl Workspace {
                 .expect("tempdir"),
             env: Vec::new(),
             cache: super::workspace_root().join("target/e2e-component-cache"),
+            models: String::new(),
         }
     }
 
@@ -133,11 +135,28 @@ impl Workspace {
         self.cache.clone()
     }
 
+    /// Uses this authority model (written to `authority.toml`) in configs
+    /// written after this call.
+    pub fn authority(&mut self, model: &str) {
+        self.write("authority.toml", model);
+        self.models
+            .push_str("[authority]\npath = \"authority.toml\"\n");
+    }
+
+    /// Uses this inventory (written to `inventory.toml`) in configs written
+    /// after this call.
+    pub fn inventory(&mut self, inventory: &str) {
+        self.write("inventory.toml", inventory);
+        self.models
+            .push_str("[inventory]\npath = \"inventory.toml\"\n");
+    }
+
     /// Writes `cordon.toml` with these plugins.
     pub fn write_config(&self, plugins: &[PluginEntry]) -> PathBuf {
         let mut text = format!(
-            "[store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n\n",
-            self.cache.display().to_string()
+            "[store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n{}\n",
+            self.cache.display().to_string(),
+            self.models
         );
         for plugin in plugins {
             text.push_str(&plugin.toml());

@@ -18,9 +18,17 @@ pub enum IncidentState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantState {
     None,
-    Active { id: String, granted_by: String, until: String },
-    Expired { id: String },
-    Revoked { id: String },
+    Active {
+        id: String,
+        granted_by: String,
+        until: String,
+    },
+    Expired {
+        id: String,
+    },
+    Revoked {
+        id: String,
+    },
 }
 
 /// Who uses an identity, according to the inventory.
@@ -52,7 +60,12 @@ pub struct Situation<'a> {
 /// incident commander); otherwise approval by the owners, or denial for a
 /// principal with no standing; finally the guardrails on what was allowed.
 pub fn decide(model: &AuthorityModel, s: &Situation<'_>) -> Decision {
-    if let Some(protected) = model.guardrails.protected.iter().find(|p| p.matches(s.target)) {
+    if let Some(protected) = model
+        .guardrails
+        .protected
+        .iter()
+        .find(|p| p.matches(s.target))
+    {
         return Decision::Denied {
             reason: format!(
                 "{} is protected ({}): no principal may touch it",
@@ -69,13 +82,19 @@ pub fn decide(model: &AuthorityModel, s: &Situation<'_>) -> Decision {
     let owner_names: Vec<String> = owners.iter().map(|t| t.name.clone()).collect();
     if owners.is_empty() {
         return Decision::Denied {
-            reason: format!("no team owns the {} domain, so nobody may act on it", s.domain),
+            reason: format!(
+                "no team owns the {} domain, so nobody may act on it",
+                s.domain
+            ),
         };
     }
     if s.effect == Effect::Restore {
         return match owners.iter().find(|t| t.has_member(s.principal)) {
             Some(team) => Decision::Allowed {
-                rule: format!("restore by team {} which owns the {} domain", team.name, s.domain),
+                rule: format!(
+                    "restore by team {} which owns the {} domain",
+                    team.name, s.domain
+                ),
             },
             None => Decision::Denied {
                 reason: format!(
@@ -138,7 +157,9 @@ pub fn decide(model: &AuthorityModel, s: &Situation<'_>) -> Decision {
     {
         return Decision::NeedsApproval {
             approvers: cap_approvers,
-            reason: format!("blast-radius cap: this run has already executed {cap} actions, its cap"),
+            reason: format!(
+                "blast-radius cap: this run has already executed {cap} actions, its cap"
+            ),
         };
     }
     if let Some(&cap) = model.guardrails.max_per_domain_per_minute.get(s.domain)
@@ -157,9 +178,11 @@ pub fn decide(model: &AuthorityModel, s: &Situation<'_>) -> Decision {
 
 /// The rule that lets the principal execute the effect at once, if any.
 fn pre_assigned_right(model: &AuthorityModel, s: &Situation<'_>) -> Option<String> {
-    if let Some(team) = model.owners_of(s.domain).into_iter().find(|t| {
-        t.has_member(s.principal) && t.immediate.contains(&s.effect)
-    }) {
+    if let Some(team) = model
+        .owners_of(s.domain)
+        .into_iter()
+        .find(|t| t.has_member(s.principal) && t.immediate.contains(&s.effect))
+    {
         return Some(format!(
             "team {} owns the {} domain and may {} at once",
             team.name, s.domain, s.effect
@@ -174,7 +197,14 @@ fn pre_assigned_right(model: &AuthorityModel, s: &Situation<'_>) -> Option<Strin
             ir.team, s.effect
         ));
     }
-    if let (Some(commander), GrantState::Active { id, granted_by, until }) = (&model.commander, &s.grant)
+    if let (
+        Some(commander),
+        GrantState::Active {
+            id,
+            granted_by,
+            until,
+        },
+    ) = (&model.commander, &s.grant)
         && commander.effects.contains(&s.effect)
     {
         return Some(format!(

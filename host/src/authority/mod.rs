@@ -42,7 +42,10 @@ pub enum Decision {
     /// Run it now; `rule` names what allowed it.
     Allowed { rule: String },
     /// Wait for a member of one of the `approvers` teams.
-    NeedsApproval { approvers: Vec<String>, reason: String },
+    NeedsApproval {
+        approvers: Vec<String>,
+        reason: String,
+    },
     /// Never run it.
     Denied { reason: String },
 }

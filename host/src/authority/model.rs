@@ -102,15 +102,24 @@ pub struct ProtectedIdentity {
     pub kind: Option<IdentityKind>,
     /// `*` matches any run of characters.
     pub id: String,
+    /// Attribute patterns that must all match (e.g. an access key whose
+    /// `user` is a break-glass account).
+    pub attributes: BTreeMap<String, String>,
     pub reason: String,
 }
 
 impl ProtectedIdentity {
     /// Whether `identity` matches the pattern.
     pub fn matches(&self, identity: &Identity) -> bool {
-        self.provider.as_ref().is_none_or(|p| *p == identity.provider)
+        self.provider
+            .as_ref()
+            .is_none_or(|p| *p == identity.provider)
             && self.kind.is_none_or(|k| k == identity.kind)
             && glob(&self.id, &identity.id)
+            && self
+                .attributes
+                .iter()
+                .all(|(k, pattern)| identity.attributes.get(k).is_some_and(|v| glob(pattern, v)))
     }
 }
 
@@ -121,7 +130,10 @@ pub fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
+    if !text.starts_with(first)
+        || !text[first.len()..].ends_with(last)
+        || text.len() < first.len() + last.len()
+    {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];
@@ -154,7 +166,10 @@ impl AuthorityModel {
                     errors.push(err(
                         domain.span(),
                         format!("teams.{name}.domains"),
-                        format!("unknown domain `{}` (domains: iam, pam, nhi)", domain.get_ref()),
+                        format!(
+                            "unknown domain `{}` (domains: iam, pam, nhi)",
+                            domain.get_ref()
+                        ),
                     ));
                 }
             }
@@ -211,7 +226,10 @@ impl AuthorityModel {
                 errors.push(err(
                     domain.span(),
                     format!("action_domains.\"{key}\""),
-                    format!("unknown domain `{}` (domains: iam, pam, nhi)", domain.get_ref()),
+                    format!(
+                        "unknown domain `{}` (domains: iam, pam, nhi)",
+                        domain.get_ref()
+                    ),
                 ));
             }
         }
@@ -240,7 +258,8 @@ impl AuthorityModel {
                     .map(|p| ProtectedIdentity {
                         provider: p.provider,
                         kind: p.kind,
-                        id: p.id,
+                        id: p.id.unwrap_or_else(|| "*".into()),
+                        attributes: p.attributes,
                         reason: p.reason.unwrap_or_else(|| "protected identity".into()),
                     })
                     .collect(),
@@ -273,12 +292,17 @@ impl AuthorityModel {
 
     /// The teams `principal` belongs to.
     pub fn teams_of(&self, principal: &str) -> Vec<&Team> {
-        self.teams.values().filter(|t| t.has_member(principal)).collect()
+        self.teams
+            .values()
+            .filter(|t| t.has_member(principal))
+            .collect()
     }
 
     /// Whether `principal` belongs to the team called `team`.
     pub fn is_member(&self, principal: &str, team: &str) -> bool {
-        self.teams.get(team).is_some_and(|t| t.has_member(principal))
+        self.teams
+            .get(team)
+            .is_some_and(|t| t.has_member(principal))
     }
 }
 
@@ -368,7 +392,10 @@ struct RawProtected {
     provider: Option<String>,
     #[serde(default)]
     kind: Option<IdentityKind>,
-    id: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
     #[serde(default)]
     reason: Option<String>,
 }
@@ -390,7 +417,11 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("soon").is_err() && parse_duration("5").is_err() && parse_duration("0m").is_err());
+        assert!(
+            parse_duration("soon").is_err()
+                && parse_duration("5").is_err()
+                && parse_duration("0m").is_err()
+        );
     }
 
     #[test]
@@ -400,7 +431,11 @@ mod tests {
             "[teams.iam]\ndomains = [\"iam\", \"crm\"]\n[commander]\ngranted_by = [\"ir\"]\nmax_ttl = \"forever\"\neffects = [\"revoke\", \"restore\"]\n",
         );
         let errors = AuthorityModel::parse(&source).unwrap_err();
-        let fields: Vec<(&str, usize)> = errors.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        let fields: Vec<(&str, usize)> = errors
+            .0
+            .iter()
+            .map(|e| (e.field.as_str(), e.line))
+            .collect();
         assert!(fields.contains(&("teams.iam.domains", 2)), "{errors}");
         assert!(fields.contains(&("commander.granted_by", 4)), "{errors}");
         assert!(fields.contains(&("commander.max_ttl", 5)), "{errors}");

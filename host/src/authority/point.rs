@@ -35,10 +35,18 @@ struct Ledger {
 
 impl Authority {
     /// An authority over `store`, counting what was allowed in the last minute.
-    pub fn new(model: AuthorityModel, inventory: Inventory, store: Arc<Store>) -> Result<Authority, StoreError> {
+    pub fn new(
+        model: AuthorityModel,
+        inventory: Inventory,
+        store: Arc<Store>,
+    ) -> Result<Authority, StoreError> {
         let since = now_ms() - WINDOW_MS;
         let mut recent = Vec::new();
-        for run in store.runs()?.into_iter().filter(|r| r.finished_at.is_none_or(|f| f >= since)) {
+        for run in store
+            .runs()?
+            .into_iter()
+            .filter(|r| r.finished_at.is_none_or(|f| f >= since))
+        {
             for action in store.actions(&run.run_id)? {
                 if action.created_at >= since
                     && counts(action.effect)
@@ -71,6 +79,18 @@ impl Authority {
         &self.inventory
     }
 
+    /// The domain of an action: the model's per-action override, else the
+    /// inventory's word on the target, else the target kind's default.
+    fn domain_for(&self, plugin: &str, action: &str, target: &Identity) -> String {
+        if let Some(domain) = self.model.action_domains.get(&format!("{plugin}.{action}")) {
+            return domain.clone();
+        }
+        match self.inventory.domain(target) {
+            Some(domain) => domain.to_string(),
+            None => self.model.domain_of(plugin, action, target),
+        }
+    }
+
     fn incident_state(&self, incident: Option<&str>) -> IncidentState {
         match incident.map(|id| (id, self.store.incident(id))) {
             Some((id, Ok(Some(_)))) => IncidentState::Open { id: id.to_string() },
@@ -79,7 +99,9 @@ impl Authority {
     }
 
     fn grant_state(&self, principal: &str, incident: Option<&str>) -> GrantState {
-        let Some(incident) = incident else { return GrantState::None };
+        let Some(incident) = incident else {
+            return GrantState::None;
+        };
         let now = now_ms();
         let grants: Vec<_> = self
             .store
@@ -88,7 +110,11 @@ impl Authority {
             .into_iter()
             .filter(|g| g.incident == incident && g.principal == principal)
             .collect();
-        if let Some(g) = grants.iter().filter(|g| g.is_active(now)).max_by_key(|g| g.expires_at) {
+        if let Some(g) = grants
+            .iter()
+            .filter(|g| g.is_active(now))
+            .max_by_key(|g| g.expires_at)
+        {
             return GrantState::Active {
                 id: g.id.clone(),
                 granted_by: g.granted_by.clone(),
@@ -110,14 +136,18 @@ fn counts(effect: Effect) -> bool {
 
 impl DecisionPoint for Authority {
     fn decide(&self, request: &DecisionRequest<'_>) -> Decision {
-        let domain = self.model.domain_of(request.plugin, request.action, request.target);
+        let domain = self.domain_for(request.plugin, request.action, request.target);
         let incident = self.incident_state(request.incident);
         let grant = self.grant_state(request.principal, request.incident);
         let used_by = self.inventory.used_by(request.target);
 
         let mut ledger = self.ledger.lock().expect("authority ledger");
         let now = now_ms();
-        while ledger.recent.front().is_some_and(|(at, _)| *at < now - WINDOW_MS) {
+        while ledger
+            .recent
+            .front()
+            .is_some_and(|(at, _)| *at < now - WINDOW_MS)
+        {
             ledger.recent.pop_front();
         }
         if !ledger.per_run.contains_key(request.run_id) {
@@ -126,7 +156,9 @@ impl DecisionPoint for Authority {
                 .actions(request.run_id)
                 .unwrap_or_default()
                 .iter()
-                .filter(|a| counts(a.effect) && matches!(a.decision, Some(Decision::Allowed { .. })))
+                .filter(|a| {
+                    counts(a.effect) && matches!(a.decision, Some(Decision::Allowed { .. }))
+                })
                 .count();
             ledger.per_run.insert(request.run_id.to_string(), already);
         }
@@ -147,14 +179,17 @@ impl DecisionPoint for Authority {
             },
         );
         if matches!(decision, Decision::Allowed { .. }) && counts(request.effect) {
-            *ledger.per_run.get_mut(request.run_id).expect("inserted above") += 1;
+            *ledger
+                .per_run
+                .get_mut(request.run_id)
+                .expect("inserted above") += 1;
             ledger.recent.push_back((now, domain));
         }
         decision
     }
 
     fn domain(&self, plugin: &str, action: &str, target: &Identity) -> Option<String> {
-        Some(self.model.domain_of(plugin, action, target))
+        Some(self.domain_for(plugin, action, target))
     }
 
     fn signal_received(&self, signal: &Signal, run_id: &str) -> Result<(), StoreError> {

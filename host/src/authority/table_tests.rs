@@ -47,7 +47,14 @@ fn model() -> AuthorityModel {
     AuthorityModel::parse(&SourceFile::from_text("authority.toml", MODEL)).unwrap()
 }
 
-const PRINCIPALS: [&str; 6] = ["ines", "paula", "nadia", "automation:nhi", "rita", "mallory"];
+const PRINCIPALS: [&str; 6] = [
+    "ines",
+    "paula",
+    "nadia",
+    "automation:nhi",
+    "rita",
+    "mallory",
+];
 const DOMAINS: [&str; 3] = ["iam", "pam", "nhi"];
 const EFFECTS: [Effect; 6] = [
     Effect::Revoke,
@@ -85,7 +92,12 @@ enum Expect {
 fn target(domain: &str, protected: bool) -> Identity {
     let (provider, kind, id, guarded) = match domain {
         "iam" => ("aws", IdentityKind::User, "alice", "break-glass-1"),
-        "pam" => ("cyberark", IdentityKind::Account, "root@db01", "bg-vault-admin"),
+        "pam" => (
+            "cyberark",
+            IdentityKind::Account,
+            "root@db01",
+            "bg-vault-admin",
+        ),
         _ => ("aws", IdentityKind::AccessKey, "AKIA1", "break-glass-key"),
     };
     Identity {
@@ -97,7 +109,14 @@ fn target(domain: &str, protected: bool) -> Identity {
 }
 
 /// The model's rules, written as a first-match table over simple facts.
-fn expected(principal: &str, domain: &str, effect: Effect, open: bool, grant: Grant, guard: Guardrail) -> Expect {
+fn expected(
+    principal: &str,
+    domain: &str,
+    effect: Effect,
+    open: bool,
+    grant: Grant,
+    guard: Guardrail,
+) -> Expect {
     let owner = matches!(
         (principal, domain),
         ("ines", "iam") | ("paula", "pam") | ("nadia" | "automation:nhi", "nhi")
@@ -107,10 +126,17 @@ fn expected(principal: &str, domain: &str, effect: Effect, open: bool, grant: Gr
         "pam" => [Effect::Isolate, Effect::Quarantine, Effect::Rotate].contains(&effect),
         _ => [Effect::Revoke, Effect::Quarantine, Effect::Rotate].contains(&effect),
     };
-    let incident_response =
-        principal == "rita" && open && [Effect::Revoke, Effect::Isolate, Effect::Quarantine].contains(&effect);
+    let incident_response = principal == "rita"
+        && open
+        && [Effect::Revoke, Effect::Isolate, Effect::Quarantine].contains(&effect);
     let commander = grant == Grant::Active
-        && [Effect::Revoke, Effect::Isolate, Effect::Quarantine, Effect::Rotate].contains(&effect);
+        && [
+            Effect::Revoke,
+            Effect::Isolate,
+            Effect::Quarantine,
+            Effect::Rotate,
+        ]
+        .contains(&effect);
     let in_a_team = principal != "mallory";
     let owners = vec![domain_owner(domain)];
     let owners_and_ir = vec![domain_owner(domain), "ir"];
@@ -125,7 +151,9 @@ fn expected(principal: &str, domain: &str, effect: Effect, open: bool, grant: Gr
         _ if !right && !in_a_team => Expect::Deny,
         _ if !right => Expect::Approve(owners),
         _ if guard == Guardrail::SharedIdentity && !human_owner => Expect::Approve(owners),
-        _ if guard == Guardrail::RunCap || guard == Guardrail::DomainRate => Expect::Approve(owners_and_ir),
+        _ if guard == Guardrail::RunCap || guard == Guardrail::DomainRate => {
+            Expect::Approve(owners_and_ir)
+        }
         _ => Expect::Allow,
     }
 }
@@ -172,12 +200,21 @@ fn every_combination_decides_as_the_model_says() {
                                         granted_by: "rita".into(),
                                         until: "2026-11-29T12:00:00Z".into(),
                                     },
-                                    Grant::Expired => GrantState::Expired { id: "grant-1".into() },
-                                    Grant::Revoked => GrantState::Revoked { id: "grant-1".into() },
+                                    Grant::Expired => GrantState::Expired {
+                                        id: "grant-1".into(),
+                                    },
+                                    Grant::Revoked => GrantState::Revoked {
+                                        id: "grant-1".into(),
+                                    },
                                 },
-                                used_by: (guard == Guardrail::SharedIdentity).then_some(UsedBy::Both),
+                                used_by: (guard == Guardrail::SharedIdentity)
+                                    .then_some(UsedBy::Both),
                                 run_allowed: if guard == Guardrail::RunCap { 10 } else { 3 },
-                                domain_last_minute: if guard == Guardrail::DomainRate { 5 } else { 1 },
+                                domain_last_minute: if guard == Guardrail::DomainRate {
+                                    5
+                                } else {
+                                    1
+                                },
                             };
                             let decision = decide(&model, &situation);
                             let want = expected(principal, domain, effect, open, grant, guard);
@@ -212,7 +249,12 @@ fn every_combination_decides_as_the_model_says() {
     assert_eq!(checked, 6 * 3 * 6 * 2 * 4 * 5);
 }
 
-fn situation<'a>(principal: &'a str, effect: Effect, target: &'a Identity, domain: &'a str) -> Situation<'a> {
+fn situation<'a>(
+    principal: &'a str,
+    effect: Effect,
+    target: &'a Identity,
+    domain: &'a str,
+) -> Situation<'a> {
     Situation {
         principal,
         effect,
@@ -230,34 +272,56 @@ fn situation<'a>(principal: &'a str, effect: Effect, target: &'a Identity, domai
 fn the_reasons_name_the_rule() {
     let model = model();
     let key = target("nhi", false);
-    match decide(&model, &situation("automation:nhi", Effect::Revoke, &key, "nhi")) {
-        Decision::Allowed { rule } => assert_eq!(rule, "team nhi owns the nhi domain and may revoke at once"),
+    match decide(
+        &model,
+        &situation("automation:nhi", Effect::Revoke, &key, "nhi"),
+    ) {
+        Decision::Allowed { rule } => {
+            assert_eq!(rule, "team nhi owns the nhi domain and may revoke at once")
+        }
         other => panic!("{other:?}"),
     }
     let user = target("iam", false);
     let mut s = situation("rita", Effect::Revoke, &user, "iam");
     s.incident = IncidentState::Open { id: "INC-7".into() };
     match decide(&model, &s) {
-        Decision::Allowed { rule } => assert!(rule.contains("while incident INC-7 is open"), "{rule}"),
+        Decision::Allowed { rule } => {
+            assert!(rule.contains("while incident INC-7 is open"), "{rule}")
+        }
         other => panic!("{other:?}"),
     }
     let mut s = situation("nadia", Effect::Isolate, &user, "iam");
-    s.grant = GrantState::Expired { id: "grant-9".into() };
+    s.grant = GrantState::Expired {
+        id: "grant-9".into(),
+    };
     match decide(&model, &s) {
         Decision::NeedsApproval { approvers, reason } => {
             assert_eq!(approvers, ["iam"]);
-            assert!(reason.contains("commander grant grant-9 has expired"), "{reason}");
+            assert!(
+                reason.contains("commander grant grant-9 has expired"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let mut s = situation("rita", Effect::Restore, &user, "iam");
-    s.grant = GrantState::Active { id: "g".into(), granted_by: "rita".into(), until: "later".into() };
+    s.grant = GrantState::Active {
+        id: "g".into(),
+        granted_by: "rita".into(),
+        until: "later".into(),
+    };
     match decide(&model, &s) {
-        Decision::Denied { reason } => assert!(reason.contains("reserved to the owning team (iam)"), "{reason}"),
+        Decision::Denied { reason } => assert!(
+            reason.contains("reserved to the owning team (iam)"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
     let glass = target("iam", true);
-    match decide(&model, &situation("ines", Effect::Quarantine, &glass, "iam")) {
+    match decide(
+        &model,
+        &situation("ines", Effect::Quarantine, &glass, "iam"),
+    ) {
         Decision::Denied { reason } => assert!(reason.contains("break-glass account"), "{reason}"),
         other => panic!("{other:?}"),
     }

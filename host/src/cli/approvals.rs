@@ -13,10 +13,17 @@ use std::path::Path;
 pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let mut rows = Vec::new();
-    for run in ctx.store.runs()?.into_iter().filter(|r| !r.status.is_finished()) {
+    for run in ctx
+        .store
+        .runs()?
+        .into_iter()
+        .filter(|r| !r.status.is_finished())
+    {
         for action in ctx.store.actions(&run.run_id)? {
-            if let (ActionStatus::AwaitingApproval, Some(Decision::NeedsApproval { approvers, reason })) =
-                (action.status, &action.decision)
+            if let (
+                ActionStatus::AwaitingApproval,
+                Some(Decision::NeedsApproval { approvers, reason }),
+            ) = (action.status, &action.decision)
             {
                 rows.push(json!({
                     "run_id": run.run_id, "incident": run.incident, "action_id": action.key,
@@ -42,7 +49,11 @@ pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
                 crate::identity::Identity::label(&serde_json::from_value(row["target"].clone())?),
                 row["approvers"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" or "))
+                    .map(|a| a
+                        .iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or "))
                     .unwrap_or_default(),
                 row["reason"].as_str().unwrap_or_default()
             );
@@ -80,13 +91,22 @@ pub async fn answer(
         );
     }
     if action.is_some() && waiting.len() > 1 {
-        bail!("`{}` matches {} actions of run {run_id}: give more of the id", action.unwrap_or_default(), waiting.len());
+        bail!(
+            "`{}` matches {} actions of run {run_id}: give more of the id",
+            action.unwrap_or_default(),
+            waiting.len()
+        );
     }
 
     // Every answer must come from someone with the right, or none is recorded.
     for record in &waiting {
-        let Some(Decision::NeedsApproval { approvers, .. }) = &record.decision else { continue };
-        if !approvers.iter().any(|team| authority.model().is_member(principal, team)) {
+        let Some(Decision::NeedsApproval { approvers, .. }) = &record.decision else {
+            continue;
+        };
+        if !approvers
+            .iter()
+            .any(|team| authority.model().is_member(principal, team))
+        {
             ctx.store.audit(AuditEvent {
                 kind: "approval.refused",
                 run_id: Some(run.run_id.clone()),

@@ -11,7 +11,10 @@ pub fn verify(config_path: &Path) -> anyhow::Result<u8> {
     let verification = ctx.store.audit_log().verify()?;
     match verification.first_break {
         None => {
-            println!("audit log intact: {} records, hash chain verified", verification.records);
+            println!(
+                "audit log intact: {} records, hash chain verified",
+                verification.records
+            );
             Ok(EXIT_OK)
         }
         Some((seq, reason)) => {

@@ -54,7 +54,11 @@ impl Context {
         let store = Arc::new(Store::open(&config.store_path)?);
         let inventory = Arc::new(models.inventory);
         let authority = match models.authority {
-            Some(model) => Some(Arc::new(Authority::new(model, (*inventory).clone(), store.clone())?)),
+            Some(model) => Some(Arc::new(Authority::new(
+                model,
+                (*inventory).clone(),
+                store.clone(),
+            )?)),
             None => None,
         };
         Ok(Context {
@@ -86,7 +90,8 @@ impl Context {
 
     /// An engine over `plugins`.
     pub fn engine(&self, plugins: Arc<PluginHost>) -> Engine {
-        Engine::new(plugins, self.store.clone(), self.decision_point()).with_inventory(self.inventory.clone())
+        Engine::new(plugins, self.store.clone(), self.decision_point())
+            .with_inventory(self.inventory.clone())
     }
 
     /// Loads the named plugins.

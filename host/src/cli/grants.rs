@@ -12,7 +12,13 @@ use serde_json::json;
 use std::path::Path;
 
 /// `cordon grant commander --incident INC --principal P --ttl 2h --as GRANTER`.
-pub async fn commander(config_path: &Path, incident: &str, principal: &str, ttl: &str, granter: &str) -> anyhow::Result<u8> {
+pub async fn commander(
+    config_path: &Path,
+    incident: &str,
+    principal: &str,
+    ttl: &str,
+    granter: &str,
+) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let authority = ctx.require_authority("grant commander")?;
     let Some(rule) = &authority.model().commander else {
@@ -33,7 +39,11 @@ pub async fn commander(config_path: &Path, incident: &str, principal: &str, ttl:
         );
         return Ok(EXIT_INVALID_INPUT);
     }
-    if !rule.granted_by.iter().any(|team| authority.model().is_member(granter, team)) {
+    if !rule
+        .granted_by
+        .iter()
+        .any(|team| authority.model().is_member(granter, team))
+    {
         ctx.store.audit(AuditEvent {
             kind: "grant.refused",
             incident: Some(incident.to_string()),
@@ -88,13 +98,15 @@ pub async fn revoke(config_path: &Path, grant_id: &str, principal: &str) -> anyh
         bail!("no commander grant `{grant_id}`");
     };
     let may = grant.granted_by == principal
-        || authority
-            .model()
-            .commander
-            .as_ref()
-            .is_some_and(|rule| rule.granted_by.iter().any(|team| authority.model().is_member(principal, team)));
+        || authority.model().commander.as_ref().is_some_and(|rule| {
+            rule.granted_by
+                .iter()
+                .any(|team| authority.model().is_member(principal, team))
+        });
     if !may {
-        bail!("{principal} may not revoke {grant_id}: only its granter or a member of a granting team can");
+        bail!(
+            "{principal} may not revoke {grant_id}: only its granter or a member of a granting team can"
+        );
     }
     if grant.revoked_at.is_some() {
         println!("{grant_id} was already revoked");
@@ -111,7 +123,10 @@ pub async fn revoke(config_path: &Path, grant_id: &str, principal: &str) -> anyh
     })?;
     ctx.store.put_grant(&grant)?;
     ctx.store.sync().await?;
-    println!("{grant_id} revoked: {} is no longer incident commander for {}", grant.principal, grant.incident);
+    println!(
+        "{grant_id} revoked: {} is no longer incident commander for {}",
+        grant.principal, grant.incident
+    );
     Ok(EXIT_OK)
 }
 
@@ -141,7 +156,10 @@ pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
             } else {
                 format!("expired at {}", rfc3339(g.expires_at))
             };
-            println!("{} · {} commands {} · granted by {} · {state}", g.id, g.principal, g.incident, g.granted_by);
+            println!(
+                "{} · {} commands {} · granted by {} · {state}",
+                g.id, g.principal, g.incident, g.granted_by
+            );
         }
     }
     Ok(EXIT_OK)

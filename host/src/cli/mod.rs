@@ -376,7 +376,17 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             target,
             principal,
             json,
-        } => restore::restore(&config.config, &run_id, step.as_deref(), target.as_deref(), &principal, json).await,
+        } => {
+            restore::restore(
+                &config.config,
+                &run_id,
+                step.as_deref(),
+                target.as_deref(),
+                &principal,
+                json,
+            )
+            .await
+        }
         Command::Audit { command } => match command {
             AuditCommand::Verify { config } => audit::verify(&config.config),
             AuditCommand::Export { config, format } => audit::export(&config.config, &format),

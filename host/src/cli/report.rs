@@ -1,13 +1,18 @@
 //! `cordon report INCIDENT --format md|json|html`.
 
-use super::context::Context;
 use super::EXIT_OK;
+use super::context::Context;
 use crate::report::{IncidentReport, html, markdown};
 use anyhow::bail;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub async fn report(config_path: &Path, incident: &str, format: &str, output: Option<&Path>) -> anyhow::Result<u8> {
+pub async fn report(
+    config_path: &Path,
+    incident: &str,
+    format: &str,
+    output: Option<&Path>,
+) -> anyhow::Result<u8> {
     if !["md", "json", "html"].contains(&format) {
         bail!("unknown format `{format}`: use md, json or html");
     }
@@ -15,8 +20,18 @@ pub async fn report(config_path: &Path, incident: &str, format: &str, output: Op
     // Which actions are reversible comes from the plugins; load those the
     // incident's runs used (best effort: a report must not need the network).
     let mut names: Vec<String> = Vec::new();
-    for run in ctx.store.runs()?.iter().filter(|r| r.incident.as_deref() == Some(incident)) {
-        names.extend(ctx.store.actions(&run.run_id)?.into_iter().map(|a| a.plugin));
+    for run in ctx
+        .store
+        .runs()?
+        .iter()
+        .filter(|r| r.incident.as_deref() == Some(incident))
+    {
+        names.extend(
+            ctx.store
+                .actions(&run.run_id)?
+                .into_iter()
+                .map(|a| a.plugin),
+        );
     }
     names.sort();
     names.dedup();
@@ -32,7 +47,9 @@ pub async fn report(config_path: &Path, incident: &str, format: &str, output: Op
                 }
             }
         }
-        Err(err) => tracing::warn!("cannot load plugins, the report will not say what can be restored: {err:#}"),
+        Err(err) => tracing::warn!(
+            "cannot load plugins, the report will not say what can be restored: {err:#}"
+        ),
     }
     let model = ctx.authority.as_ref().map(|a| a.model());
     let Some(report) = IncidentReport::build(&ctx.store, incident, model, &restore_with)? else {

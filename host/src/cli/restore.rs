@@ -1,9 +1,9 @@
 //! `cordon restore RUN [--step S] [--target T] --as P`.
 
+use super::EXIT_OK;
 use super::context::Context;
 use super::progress::Progress;
 use super::run::print_run;
-use super::EXIT_OK;
 use crate::engine::plan_restore;
 use crate::store::RunKind;
 use anyhow::{Context as _, bail};
@@ -41,13 +41,19 @@ pub async fn restore(
     if !json && !irreversible.is_empty() {
         println!("Cannot be undone:");
         for (action, why) in &irreversible {
-            println!("  {} {} on {}: {why}", action.step, action.action, action.target);
+            println!(
+                "  {} {} on {}: {why}",
+                action.step, action.action, action.target
+            );
         }
         println!();
     }
     if plan.items.is_empty() {
         if json {
-            println!("{}", serde_json::json!({ "restored": null, "irreversible": irreversible.len() }));
+            println!(
+                "{}",
+                serde_json::json!({ "restored": null, "irreversible": irreversible.len() })
+            );
         } else {
             println!("Nothing to restore in run {run_id}: no applied, reversible action matches.");
         }

@@ -34,7 +34,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if let Err(reason) = playbook.trigger.accepts(&signal) {
         return Err(InputError::whole_file(
             &args.signal,
-            format!("the signal does not match the trigger of playbook `{}`: {reason}", playbook.name),
+            format!(
+                "the signal does not match the trigger of playbook `{}`: {reason}",
+                playbook.name
+            ),
         )
         .into());
     }
@@ -145,16 +148,24 @@ pub async fn resume_one(
 pub fn plugins_of_run(run: &RunRecord) -> anyhow::Result<Vec<String>> {
     Ok(match &run.kind {
         RunKind::Containment => {
-            let (playbook, _) = stored_inputs(run).with_context(|| format!("run {}", run.run_id))?;
+            let (playbook, _) =
+                stored_inputs(run).with_context(|| format!("run {}", run.run_id))?;
             playbook.steps.iter().map(|s| s.plugin.clone()).collect()
         }
         RunKind::Restore { plan, .. } => crate::engine::plugins_of(plan),
     })
 }
 
-fn unfinished_run_for(store: &Store, playbook: &str, signal_id: &str) -> anyhow::Result<Option<RunRecord>> {
+fn unfinished_run_for(
+    store: &Store,
+    playbook: &str,
+    signal_id: &str,
+) -> anyhow::Result<Option<RunRecord>> {
     Ok(store.runs()?.into_iter().find(|r| {
-        !r.status.is_finished() && r.kind == RunKind::Containment && r.playbook == playbook && r.signal_id == signal_id
+        !r.status.is_finished()
+            && r.kind == RunKind::Containment
+            && r.playbook == playbook
+            && r.signal_id == signal_id
     }))
 }
 

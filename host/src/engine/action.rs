@@ -12,7 +12,12 @@ use serde_json::json;
 use std::time::Duration;
 
 /// An audit event about `record`.
-pub(super) fn event(ctx: &RunContext, kind: &'static str, record: &ActionRecord, data: serde_json::Value) -> AuditEvent {
+pub(super) fn event(
+    ctx: &RunContext,
+    kind: &'static str,
+    record: &ActionRecord,
+    data: serde_json::Value,
+) -> AuditEvent {
     let mut data = data;
     data["action_key"] = json!(record.key);
     data["step"] = json!(record.step);
@@ -49,9 +54,16 @@ pub(super) async fn decide_and_run(
             severity: ctx.signal.severity,
         });
         if record.domain.is_none() {
-            record.domain = ctx.authority.domain(&record.plugin, &record.action, &record.target);
+            record.domain = ctx
+                .authority
+                .domain(&record.plugin, &record.action, &record.target);
         }
-        ctx.store.audit(event(ctx, "decision", &record, json!({ "decision": decision, "domain": record.domain })))?;
+        ctx.store.audit(event(
+            ctx,
+            "decision",
+            &record,
+            json!({ "decision": decision, "domain": record.domain }),
+        ))?;
         record.decision = Some(decision);
         ctx.store.put_action(&record)?;
         ctx.store.sync().await?;
@@ -62,7 +74,10 @@ pub(super) async fn decide_and_run(
         Decision::NeedsApproval { approvers, reason } => match record.approval.clone() {
             Some(approval) if approval.approved => run(ctx, record, retries).await,
             Some(approval) => {
-                let why = approval.reason.map(|r| format!(": {r}")).unwrap_or_default();
+                let why = approval
+                    .reason
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
                 let detail = format!("rejected by {}{why} ({reason})", approval.principal);
                 settle(ctx, record, ActionStatus::Denied, detail).await
             }

@@ -10,18 +10,26 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
-pub(super) async fn gather(ctx: Arc<RunContext>, inventory: Arc<Inventory>) -> Result<(), StoreError> {
-    let known: BTreeSet<usize> = ctx.store.facts(&ctx.run.run_id)?.iter().map(|f| f.identity).collect();
+pub(super) async fn gather(
+    ctx: Arc<RunContext>,
+    inventory: Arc<Inventory>,
+) -> Result<(), StoreError> {
+    let known: BTreeSet<usize> = ctx
+        .store
+        .facts(&ctx.run.run_id)?
+        .iter()
+        .map(|f| f.identity)
+        .collect();
     let mut tasks = JoinSet::new();
     for (index, identity) in ctx.signal.identities.iter().enumerate() {
         if known.contains(&index) {
             continue;
         }
-        let plugin = ctx
-            .plugins
-            .names()
-            .into_iter()
-            .find(|name| ctx.plugins.info(name).is_some_and(|i| i.provider == identity.provider));
+        let plugin = ctx.plugins.names().into_iter().find(|name| {
+            ctx.plugins
+                .info(name)
+                .is_some_and(|i| i.provider == identity.provider)
+        });
         let ctx = ctx.clone();
         let inventory = inventory.clone();
         let identity = identity.clone();
@@ -31,7 +39,13 @@ pub(super) async fn gather(ctx: Arc<RunContext>, inventory: Arc<Inventory>) -> R
                     Ok(facts) => (Some(facts), None),
                     Err(err) => (None, Some(err.to_string())),
                 },
-                None => (None, Some(format!("no loaded plugin speaks for provider `{}`", identity.provider))),
+                None => (
+                    None,
+                    Some(format!(
+                        "no loaded plugin speaks for provider `{}`",
+                        identity.provider
+                    )),
+                ),
             };
             let (facts, sources) = inventory.merge(&identity, plugin_facts.as_ref());
             ctx.store.put_facts(&FactsRecord {

@@ -148,7 +148,11 @@ impl Engine {
     }
 
     /// Records a restore run for `plan` (see [`plan_restore`]) and executes it.
-    pub async fn restore(&self, plan: RestorePlan, principal: String) -> Result<RunRecord, EngineError> {
+    pub async fn restore(
+        &self,
+        plan: RestorePlan,
+        principal: String,
+    ) -> Result<RunRecord, EngineError> {
         let run = restore::record(&self.store, plan, principal)?;
         self.store.sync().await?;
         let (playbook, signal) = stored_inputs(&run)?;
@@ -239,7 +243,10 @@ impl Engine {
     async fn finish(&self, mut run: RunRecord) -> Result<RunRecord, EngineError> {
         let actions = self.store.actions(&run.run_id)?;
         let succeeded = actions.iter().filter(|a| a.status.is_success()).count();
-        run.status = if actions.iter().any(|a| a.status == ActionStatus::AwaitingApproval) {
+        run.status = if actions
+            .iter()
+            .any(|a| a.status == ActionStatus::AwaitingApproval)
+        {
             RunStatus::AwaitingApproval
         } else if succeeded == actions.len() {
             RunStatus::Completed
@@ -254,7 +261,11 @@ impl Engine {
             *summary.entry(action.status.as_str()).or_insert(0) += 1;
         }
         self.store.audit(AuditEvent {
-            kind: if run.status.is_finished() { "run.finished" } else { "run.paused" },
+            kind: if run.status.is_finished() {
+                "run.finished"
+            } else {
+                "run.paused"
+            },
             run_id: Some(run.run_id.clone()),
             incident: run.incident.clone(),
             principal: Some(run.principal.clone()),

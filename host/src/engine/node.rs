@@ -66,7 +66,9 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
             for mut rx in receivers {
                 match wait(&mut rx).await.state {
                     NodeState::Pending => state = NodeState::Pending,
-                    NodeState::NotSucceeded if state == NodeState::Succeeded => state = NodeState::NotSucceeded,
+                    NodeState::NotSucceeded if state == NodeState::Succeeded => {
+                        state = NodeState::NotSucceeded
+                    }
                     _ => {}
                 }
             }

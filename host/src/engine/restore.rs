@@ -7,7 +7,8 @@ use super::{RunContext, action, new_run_id};
 use crate::audit::AuditEvent;
 use crate::plugin::PluginHost;
 use crate::store::{
-    ActionRecord, ActionStatus, RestoreItem, RunKind, RunRecord, RunStatus, Store, StoreError, now_ms,
+    ActionRecord, ActionStatus, RestoreItem, RunKind, RunRecord, RunStatus, Store, StoreError,
+    now_ms,
 };
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -24,11 +25,17 @@ pub struct RestorePlan {
 }
 
 /// Plans undoing `actions` (applied actions of `run`, already filtered by the caller).
-pub fn plan_restore(run: &RunRecord, actions: &[ActionRecord], plugins: &PluginHost) -> RestorePlan {
+pub fn plan_restore(
+    run: &RunRecord,
+    actions: &[ActionRecord],
+    plugins: &PluginHost,
+) -> RestorePlan {
     let mut items = Vec::new();
     let mut irreversible = Vec::new();
     for action in actions.iter().filter(|a| a.status == ActionStatus::Applied) {
-        let spec = plugins.info(&action.plugin).and_then(|i| i.action(&action.action));
+        let spec = plugins
+            .info(&action.plugin)
+            .and_then(|i| i.action(&action.action));
         match spec {
             Some(spec) if spec.reversible => match &spec.restore_with {
                 Some(restore) => items.push(RestoreItem {
@@ -39,12 +46,20 @@ pub fn plan_restore(run: &RunRecord, actions: &[ActionRecord], plugins: &PluginH
                     target: action.target.clone(),
                     params: action.restore.clone(),
                 }),
-                None => irreversible.push((action.clone(), "the plugin names no restore action".into())),
+                None => {
+                    irreversible.push((action.clone(), "the plugin names no restore action".into()))
+                }
             },
-            Some(_) => irreversible.push((action.clone(), format!("`{}` cannot be undone", action.action))),
+            Some(_) => irreversible.push((
+                action.clone(),
+                format!("`{}` cannot be undone", action.action),
+            )),
             None => irreversible.push((
                 action.clone(),
-                format!("plugin `{}` no longer offers `{}`", action.plugin, action.action),
+                format!(
+                    "plugin `{}` no longer offers `{}`",
+                    action.plugin, action.action
+                ),
             )),
         }
     }
@@ -56,7 +71,11 @@ pub fn plan_restore(run: &RunRecord, actions: &[ActionRecord], plugins: &PluginH
 }
 
 /// Records the restore run (durable with the next sync).
-pub(super) fn record(store: &Store, plan: RestorePlan, principal: String) -> Result<RunRecord, StoreError> {
+pub(super) fn record(
+    store: &Store,
+    plan: RestorePlan,
+    principal: String,
+) -> Result<RunRecord, StoreError> {
     let of = plan.of_run;
     let run = RunRecord {
         run_id: new_run_id(),
@@ -76,7 +95,9 @@ pub(super) fn record(store: &Store, plan: RestorePlan, principal: String) -> Res
         started_at: now_ms(),
         finished_at: None,
     };
-    let RunKind::Restore { plan: items, .. } = &run.kind else { unreachable!() };
+    let RunKind::Restore { plan: items, .. } = &run.kind else {
+        unreachable!()
+    };
     store.audit(AuditEvent {
         kind: "restore.requested",
         run_id: Some(run.run_id.clone()),
@@ -97,7 +118,10 @@ pub(super) fn record(store: &Store, plan: RestorePlan, principal: String) -> Res
 }
 
 /// Runs every restore item not yet finished.
-pub(super) async fn run_all(ctx: Arc<RunContext>, items: Vec<RestoreItem>) -> Result<(), StoreError> {
+pub(super) async fn run_all(
+    ctx: Arc<RunContext>,
+    items: Vec<RestoreItem>,
+) -> Result<(), StoreError> {
     let mut tasks = JoinSet::new();
     for item in items {
         let ctx = ctx.clone();
@@ -122,7 +146,9 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, items: Vec<RestoreItem>) -> Re
                         plugin: item.plugin.clone(),
                         action: item.action.clone(),
                         effect,
-                        domain: ctx.authority.domain(&item.plugin, &item.action, &item.target),
+                        domain: ctx
+                            .authority
+                            .domain(&item.plugin, &item.action, &item.target),
                         target: item.target.clone(),
                         params: item.params.clone(),
                         sources: Vec::new(),
@@ -131,7 +157,10 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, items: Vec<RestoreItem>) -> Re
                         status: ActionStatus::Running,
                         attempts: 0,
                         detail: String::new(),
-                        evidence: BTreeMap::from([("restores".to_string(), item.of_action.clone())]),
+                        evidence: BTreeMap::from([(
+                            "restores".to_string(),
+                            item.of_action.clone(),
+                        )]),
                         restore: BTreeMap::new(),
                         requests: Vec::new(),
                         created_at: now_ms(),

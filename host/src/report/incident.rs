@@ -139,7 +139,11 @@ impl IncidentReport {
             .into_iter()
             .filter(|r| r.incident.as_deref() == Some(incident))
             .collect();
-        let grants: Vec<_> = store.grants()?.into_iter().filter(|g| g.incident == incident).collect();
+        let grants: Vec<_> = store
+            .grants()?
+            .into_iter()
+            .filter(|g| g.incident == incident)
+            .collect();
         let opened = store.incident(incident)?;
         if runs.is_empty() && grants.is_empty() && opened.is_none() {
             return Ok(None);
@@ -152,12 +156,18 @@ impl IncidentReport {
         }
         // Which original actions a restore run undid.
         let mut restored: BTreeMap<String, (String, String)> = BTreeMap::new();
-        for run in runs.iter().filter(|r| matches!(r.kind, RunKind::Restore { .. })) {
+        for run in runs
+            .iter()
+            .filter(|r| matches!(r.kind, RunKind::Restore { .. }))
+        {
             for action in &actions_by_run[&run.run_id] {
                 if action.status.is_success()
                     && let Some(original) = action.evidence.get("restores")
                 {
-                    restored.insert(original.clone(), (run.principal.clone(), run.run_id.clone()));
+                    restored.insert(
+                        original.clone(),
+                        (run.principal.clone(), run.run_id.clone()),
+                    );
                 }
             }
         }
@@ -238,14 +248,37 @@ impl IncidentReport {
         Ok(Some(report))
     }
 
-    fn identity_lines(&mut self, store: &Store, run: &RunRecord, actions: &[ActionRecord]) -> Result<(), StoreError> {
-        let facts: BTreeMap<usize, _> = store.facts(&run.run_id)?.into_iter().map(|f| (f.identity, f)).collect();
-        let Ok((_, signal)) = crate::engine::stored_inputs(run) else { return Ok(()) };
+    fn identity_lines(
+        &mut self,
+        store: &Store,
+        run: &RunRecord,
+        actions: &[ActionRecord],
+    ) -> Result<(), StoreError> {
+        let facts: BTreeMap<usize, _> = store
+            .facts(&run.run_id)?
+            .into_iter()
+            .map(|f| (f.identity, f))
+            .collect();
+        let Ok((_, signal)) = crate::engine::stored_inputs(run) else {
+            return Ok(());
+        };
         for (index, identity) in signal.identities.iter().enumerate() {
-            let own: Vec<&ActionRecord> = actions.iter().filter(|a| a.sources.contains(&index)).collect();
-            let changing: Vec<&&ActionRecord> = own.iter().filter(|a| a.effect.changes_state()).collect();
-            let done = |a: &&&ActionRecord| matches!(a.status, ActionStatus::Applied | ActionStatus::AlreadyApplied);
-            let status = if changing.iter().any(|a| a.status == ActionStatus::AwaitingApproval) {
+            let own: Vec<&ActionRecord> = actions
+                .iter()
+                .filter(|a| a.sources.contains(&index))
+                .collect();
+            let changing: Vec<&&ActionRecord> =
+                own.iter().filter(|a| a.effect.changes_state()).collect();
+            let done = |a: &&&ActionRecord| {
+                matches!(
+                    a.status,
+                    ActionStatus::Applied | ActionStatus::AlreadyApplied
+                )
+            };
+            let status = if changing
+                .iter()
+                .any(|a| a.status == ActionStatus::AwaitingApproval)
+            {
                 "pending approval"
             } else if run.dry_run {
                 "planned only"
@@ -260,7 +293,10 @@ impl IncidentReport {
                 .then(|| changing.iter().filter_map(|a| a.finished_at).max())
                 .flatten()
                 .map(|done| (done - run.started_at).max(0));
-            let known = facts.get(&index).map(|f| f.facts.clone()).unwrap_or_default();
+            let known = facts
+                .get(&index)
+                .map(|f| f.facts.clone())
+                .unwrap_or_default();
             self.identities.push(IdentityLine {
                 identity: identity.clone(),
                 run_id: run.run_id.clone(),
@@ -270,7 +306,10 @@ impl IncidentReport {
                 used_by: known.used_by,
                 status: status.into(),
                 time_to_contain_ms,
-                actions: own.iter().map(|a| format!("{}: {}", a.action, a.status.as_str())).collect(),
+                actions: own
+                    .iter()
+                    .map(|a| format!("{}: {}", a.action, a.status.as_str()))
+                    .collect(),
             });
         }
         Ok(())
@@ -306,7 +345,11 @@ impl IncidentReport {
         match restore_with.get(&format!("{}.{}", action.plugin, action.action)) {
             Some(Some(restore)) => {
                 let by = match (model, &action.domain) {
-                    (Some(model), Some(domain)) => model.owners_of(domain).iter().map(|t| t.name.clone()).collect(),
+                    (Some(model), Some(domain)) => model
+                        .owners_of(domain)
+                        .iter()
+                        .map(|t| t.name.clone())
+                        .collect(),
                     _ => vec!["any operator (no authority model)".to_string()],
                 };
                 self.restorable.push(RestorableLine {
@@ -353,21 +396,48 @@ fn summarize(record: &AuditRecord) -> String {
                 .find_map(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string();
-            format!("{} {} on {}: {why}", s(&decision["decision"]), s(&d["action"]), target())
+            format!(
+                "{} {} on {}: {why}",
+                s(&decision["decision"]),
+                s(&d["action"]),
+                target()
+            )
         }
-        "action.outcome" => format!("{} {} on {}: {}", s(&d["status"]), s(&d["action"]), target(), s(&d["detail"])),
+        "action.outcome" => format!(
+            "{} {} on {}: {}",
+            s(&d["status"]),
+            s(&d["action"]),
+            target(),
+            s(&d["detail"])
+        ),
         "approval.granted" => format!("approved {} on {}", s(&d["action"]), target()),
         "approval.rejected" => format!("rejected {} on {}", s(&d["action"]), target()),
-        "approval.refused" => format!("refused an approval by a principal without the right (action {})", s(&d["action_key"])),
-        "grant.created" => format!("commander authority granted to {} until {} ({})", s(&d["to"]), s(&d["expires_at"]), s(&d["grant"])),
-        "grant.revoked" => format!("commander grant {} of {} revoked", s(&d["grant"]), s(&d["from"])),
+        "approval.refused" => format!(
+            "refused an approval by a principal without the right (action {})",
+            s(&d["action_key"])
+        ),
+        "grant.created" => format!(
+            "commander authority granted to {} until {} ({})",
+            s(&d["to"]),
+            s(&d["expires_at"]),
+            s(&d["grant"])
+        ),
+        "grant.revoked" => format!(
+            "commander grant {} of {} revoked",
+            s(&d["grant"]),
+            s(&d["from"])
+        ),
         "grant.refused" => format!("refused a commander grant to {}", s(&d["to"])),
         "restore.requested" => format!(
             "restore of run {} requested ({} actions)",
             s(&d["of_run"]),
             d["actions"].as_array().map(Vec::len).unwrap_or(0)
         ),
-        "run.finished" | "run.paused" => format!("run {} {}", record.run_id.clone().unwrap_or_default(), s(&d["status"])),
+        "run.finished" | "run.paused" => format!(
+            "run {} {}",
+            record.run_id.clone().unwrap_or_default(),
+            s(&d["status"])
+        ),
         other => other.to_string(),
     }
 }

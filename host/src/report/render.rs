@@ -4,7 +4,8 @@ use super::incident::IncidentReport;
 use std::fmt::Write as _;
 
 fn seconds(ms: Option<i64>) -> String {
-    ms.map(|ms| format!("{:.3} s", ms as f64 / 1000.0)).unwrap_or_else(|| "—".into())
+    ms.map(|ms| format!("{:.3} s", ms as f64 / 1000.0))
+        .unwrap_or_else(|| "—".into())
 }
 
 fn or_dash(value: &Option<String>) -> String {
@@ -24,7 +25,16 @@ fn tables(r: &IncidentReport) -> Vec<Table> {
         Table {
             title: "Abused identities",
             empty: "No identities.",
-            columns: vec!["identity", "owner", "workload", "issuer", "used by", "status", "time to contain", "actions"],
+            columns: vec![
+                "identity",
+                "owner",
+                "workload",
+                "issuer",
+                "used by",
+                "status",
+                "time to contain",
+                "actions",
+            ],
             rows: r
                 .identities
                 .iter()
@@ -86,7 +96,14 @@ fn tables(r: &IncidentReport) -> Vec<Table> {
             rows: r
                 .restored
                 .iter()
-                .map(|x| vec![x.action.action.clone(), x.action.target.label(), x.restored_by.clone(), x.restore_run.clone()])
+                .map(|x| {
+                    vec![
+                        x.action.action.clone(),
+                        x.action.target.label(),
+                        x.restored_by.clone(),
+                        x.restore_run.clone(),
+                    ]
+                })
                 .collect(),
         },
         Table {
@@ -96,13 +113,27 @@ fn tables(r: &IncidentReport) -> Vec<Table> {
             rows: r
                 .irreversible
                 .iter()
-                .map(|x| vec![x.run_id.clone(), x.action.clone(), x.target.label(), x.detail.clone()])
+                .map(|x| {
+                    vec![
+                        x.run_id.clone(),
+                        x.action.clone(),
+                        x.target.label(),
+                        x.detail.clone(),
+                    ]
+                })
                 .collect(),
         },
         Table {
             title: "Incident commander grants",
             empty: "No commander was granted authority.",
-            columns: vec!["grant", "commander", "granted by", "from", "until", "revoked"],
+            columns: vec![
+                "grant",
+                "commander",
+                "granted by",
+                "from",
+                "until",
+                "revoked",
+            ],
             rows: r
                 .grants
                 .iter()
@@ -121,14 +152,26 @@ fn tables(r: &IncidentReport) -> Vec<Table> {
         Table {
             title: "Runs",
             empty: "No runs.",
-            columns: vec!["run", "kind", "playbook", "signal", "as", "status", "time to contain"],
+            columns: vec![
+                "run",
+                "kind",
+                "playbook",
+                "signal",
+                "as",
+                "status",
+                "time to contain",
+            ],
             rows: r
                 .runs
                 .iter()
                 .map(|x| {
                     vec![
                         x.run_id.clone(),
-                        if x.dry_run { format!("{} (dry run)", x.kind) } else { x.kind.clone() },
+                        if x.dry_run {
+                            format!("{} (dry run)", x.kind)
+                        } else {
+                            x.kind.clone()
+                        },
                         x.playbook.clone(),
                         x.signal.clone(),
                         x.principal.clone(),
@@ -152,7 +195,11 @@ fn tables(r: &IncidentReport) -> Vec<Table> {
 }
 
 fn headline(r: &IncidentReport) -> Vec<String> {
-    let contained = r.identities.iter().filter(|i| i.status == "contained").count();
+    let contained = r
+        .identities
+        .iter()
+        .filter(|i| i.status == "contained")
+        .count();
     let mut lines = vec![format!(
         "{contained} of {} abused identities contained; time to contain {}.",
         r.identities.len(),
@@ -165,7 +212,10 @@ fn headline(r: &IncidentReport) -> Vec<String> {
         ));
     }
     if !r.pending_approvals.is_empty() {
-        lines.push(format!("{} actions wait for approval.", r.pending_approvals.len()));
+        lines.push(format!(
+            "{} actions wait for approval.",
+            r.pending_approvals.len()
+        ));
     }
     lines
 }
@@ -222,7 +272,11 @@ pub fn html(r: &IncidentReport) -> String {
     for line in headline(r) {
         let _ = write!(out, "<p>{}</p>", escape(&line));
     }
-    let _ = write!(out, "</div><p class=\"meta\">Generated {} by Cordon.</p>", escape(&r.generated_at));
+    let _ = write!(
+        out,
+        "</div><p class=\"meta\">Generated {} by Cordon.</p>",
+        escape(&r.generated_at)
+    );
     for table in tables(r) {
         let _ = write!(out, "<h2>{}</h2>", escape(table.title));
         if table.rows.is_empty() {
@@ -259,6 +313,9 @@ mod tests {
 
     #[test]
     fn html_escapes_everything_a_provider_could_send() {
-        assert_eq!(escape("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
     }
 }
