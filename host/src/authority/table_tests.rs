@@ -326,3 +326,31 @@ fn the_reasons_name_the_rule() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_shipped_model_parses_and_protects_break_glass_accounts() {
+    let shipped = AuthorityModel::parse(&SourceFile::from_text(
+        "authority.toml",
+        include_str!("../../../authority.toml"),
+    ))
+    .unwrap();
+    assert_eq!(shipped.teams.len(), 4);
+    let key = Identity {
+        provider: "aws".into(),
+        kind: IdentityKind::AccessKey,
+        id: "AKIAEXAMPLE".into(),
+        attributes: [("user".to_string(), "break-glass-admin".to_string())].into(),
+    };
+    let s = Situation {
+        principal: "rita@acme.example",
+        effect: Effect::Revoke,
+        target: &key,
+        domain: "nhi",
+        incident: IncidentState::Open { id: "INC-42".into() },
+        grant: GrantState::None,
+        used_by: None,
+        run_allowed: 0,
+        domain_last_minute: 0,
+    };
+    assert!(matches!(decide(&shipped, &s), Decision::Denied { .. }));
+}
