@@ -195,16 +195,16 @@ pub fn tags(xml: &str) -> Vec<(String, String)> {
     };
     tags.children()
         .filter(|m| m.has_tag_name("member"))
-        .filter_map(|m| {
-            let text = |name: &str| {
-                m.children()
-                    .find(|c| c.has_tag_name(name))
-                    .and_then(|c| c.text())
-                    .map(str::to_string)
-            };
-            Some((text("Key")?, text("Value").unwrap_or_default()))
-        })
+        .filter_map(|m| Some((child_text(m, "Key")?, child_text(m, "Value").unwrap_or_default())))
         .collect()
+}
+
+/// The text of `node`'s first child element called `name`.
+fn child_text(node: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
+    node.children()
+        .find(|c| c.has_tag_name(name))
+        .and_then(|c| c.text())
+        .map(str::to_string)
 }
 
 /// `(AccessKeyId, Status)` of each key in a `ListAccessKeys` answer.
@@ -214,15 +214,7 @@ pub fn access_keys(xml: &str) -> Vec<(String, String)> {
     };
     doc.descendants()
         .filter(|n| n.has_tag_name("member"))
-        .filter_map(|m| {
-            let text = |name: &str| {
-                m.children()
-                    .find(|c| c.has_tag_name(name))
-                    .and_then(|c| c.text())
-                    .map(str::to_string)
-            };
-            Some((text("AccessKeyId")?, text("Status")?))
-        })
+        .filter_map(|m| Some((child_text(m, "AccessKeyId")?, child_text(m, "Status")?)))
         .collect()
 }
 
