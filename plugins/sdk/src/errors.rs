@@ -177,13 +177,18 @@ fn tidy(message: &str) -> String {
 
 /// A rate limit that lifts at `reset_epoch_secs` (e.g. Okta's `X-Rate-Limit-Reset`).
 pub fn rate_limited_until(reset_epoch_secs: u64, detail: impl Into<String>) -> ProviderError {
-    let now = crate::time::unix_now();
-    // One extra second: the reset is a whole second and clocks drift.
-    let wait = reset_epoch_secs.saturating_sub(now) + 1;
     ProviderError::RateLimited(RateLimit {
-        retry_after_ms: Some(wait * 1000),
+        retry_after_ms: Some(wait_until_ms(reset_epoch_secs)),
         detail: detail.into(),
     })
+}
+
+/// Milliseconds to wait for a reset at `reset_epoch_secs`, from now: one
+/// second more than the whole seconds left, as the reset is a whole second,
+/// `now` is rounded down and clocks drift.
+pub fn wait_until_ms(reset_epoch_secs: u64) -> u64 {
+    let now = crate::time::unix_now();
+    (reset_epoch_secs.saturating_sub(now) + 1) * 1000
 }
 
 /// Shorthand for [`ProviderError::Invalid`].

@@ -73,7 +73,7 @@ pub fn wait_ms(response: &Response) -> Option<u64> {
         return Some(ms);
     }
     let reset = header_u64(response, RESET)?;
-    Some(reset.saturating_sub(crate::time::unix_now()) * 1000 + 1000)
+    Some(crate::errors::wait_until_ms(reset))
 }
 
 #[cfg(test)]
