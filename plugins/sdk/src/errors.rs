@@ -191,6 +191,18 @@ pub fn wait_until_ms(reset_epoch_secs: u64) -> u64 {
     (reset_epoch_secs.saturating_sub(now) + 1) * 1000
 }
 
+/// The message an error carries, whatever its kind (for logs).
+pub fn message(err: &ProviderError) -> &str {
+    match err {
+        ProviderError::NotFound(m)
+        | ProviderError::Unauthorized(m)
+        | ProviderError::Transient(m)
+        | ProviderError::Invalid(m)
+        | ProviderError::Unsupported(m) => m,
+        ProviderError::RateLimited(r) => &r.detail,
+    }
+}
+
 /// Shorthand for [`ProviderError::Invalid`].
 pub fn invalid(message: impl Into<String>) -> ProviderError {
     ProviderError::Invalid(message.into())
@@ -247,6 +259,13 @@ mod tests {
             ProviderError::RateLimited(r) => assert_eq!(r.retry_after_ms, None),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn every_error_has_a_message() {
+        assert_eq!(message(&invalid("bad")), "bad");
+        let limited = from_status(&response(429, &[]), "slow");
+        assert_eq!(message(&limited), "HTTP 429: slow");
     }
 
     #[test]

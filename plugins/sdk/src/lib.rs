@@ -5,6 +5,7 @@
 //! everything plugins share, so a plugin is mostly provider logic:
 //!
 //! - [`http`]: blocking HTTP over `wasi:http`, errors mapped to [`ProviderError`];
+//! - [`path`]: URL paths with encoded values (ids from signals);
 //! - [`rest`]: a JSON REST client (base URL, encoded paths, auth headers,
 //!   error bodies, rate-limit budget) for Vault, Okta, CyberArk and the like;
 //! - [`errors`]: HTTP status → provider error, `Retry-After` parsing, JSON
@@ -33,6 +34,7 @@ pub mod encoding;
 pub mod errors;
 pub mod http;
 pub mod outcome;
+pub mod path;
 pub mod ratelimit;
 pub mod rest;
 pub mod settings;
