@@ -464,3 +464,58 @@ fn a_failing_action_still_logs_off() {
         "{detail}"
     );
 }
+
+const SHIPPED_PLAYBOOK: &str =
+    include_str!("../../playbooks/cyberark-privileged-session-abuse.toml");
+const SHIPPED_SIGNAL: &str =
+    include_str!("../../playbooks/signals/cyberark-privileged-session-abuse.json");
+
+#[test]
+fn the_shipped_session_abuse_playbook_contains_its_sample_signal() {
+    let (sim, demo) = sims::cyberark();
+    let ws = workspace(&sim, CYBERARK_USER.1);
+    let before = provider_state(&sim);
+    let dry = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &["--dry-run"]);
+    dry.expect_code(0);
+    assert_eq!(statuses(&dry.json()), ["planned"; 3]);
+    assert_eq!(provider_state(&sim), before);
+
+    let run = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    run.expect_code(0);
+    assert_logged_off(&sim);
+    let report = run.json();
+    assert_eq!(report["status"], "completed");
+    assert_eq!(statuses(&report), ["applied"; 3], "{report}");
+    assert!(!live(&sim, &demo.alice_session_id));
+    assert!(
+        live(&sim, &demo.agent_session_id),
+        "the agent's session is not Alice's"
+    );
+    assert!(sim.state.user(demo.alice_user_id).unwrap().disabled);
+    let shared = sim.state.account(&demo.shared_root_account_id).unwrap();
+    assert_eq!(shared.secret_version, 2);
+    let terminated_at = sim
+        .state
+        .live_session(&demo.alice_session_id)
+        .unwrap()
+        .terminated_at_ms
+        .unwrap();
+    assert!(
+        shared.last_modified_ms >= terminated_at,
+        "the credential changed after the session was gone"
+    );
+
+    let again = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    again.expect_code(0);
+    let again = again.json();
+    let status = |step: &str| {
+        cordon_e2e::cordon::actions_of(&again, step)[0]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("terminate"), "already-applied");
+    assert_eq!(status("disable-user"), "already-applied");
+    // Each rotation makes a new secret (documented in the plugin).
+    assert_eq!(status("rotate"), "applied");
+}

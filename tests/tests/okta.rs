@@ -363,3 +363,43 @@ fn a_call_that_spent_the_budget_waits_for_the_reset_instead_of_sending() {
         "{waits} waits, only {refused} of them after a 429: the others were the plugin's own\n{report}"
     );
 }
+
+const SHIPPED_PLAYBOOK: &str = include_str!("../../playbooks/okta-session-hijack.toml");
+const SHIPPED_SIGNAL: &str = include_str!("../../playbooks/signals/okta-session-hijack.json");
+
+#[test]
+fn the_shipped_session_hijack_playbook_contains_its_sample_signal() {
+    let (sim, demo) = sims::okta();
+    let ws = workspace(&sim, OKTA_API_TOKEN);
+    let before = sim.state.dump();
+    let dry = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &["--dry-run"]);
+    dry.expect_code(0);
+    assert_eq!(statuses(&dry.json()), ["planned"; 3]);
+    assert_eq!(sim.state.dump(), before);
+
+    let run = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "completed");
+    assert_eq!(statuses(&report), ["applied"; 3], "{report}");
+    assert!(sim.state.sessions_of(&demo.alice_id).is_empty());
+    assert!(sim.state.tokens_of(&demo.alice_id).is_empty());
+    assert!(sim.state.grants_of(&demo.alice_id).is_empty());
+    assert_eq!(sim.state.user(&demo.alice_id).unwrap().status, "SUSPENDED");
+    assert_eq!(sim.state.user(&demo.bob_id).unwrap().status, "ACTIVE");
+    assert_eq!(sim.state.sessions_of(&demo.bob_id).len(), 1);
+
+    let again = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    again.expect_code(0);
+    let again = again.json();
+    let status = |step: &str| {
+        cordon_e2e::cordon::actions_of(&again, step)[0]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // Okta cannot list sessions: clearing them again is applied, harmlessly.
+    assert_eq!(status("end-sessions"), "applied");
+    assert_eq!(status("suspend"), "already-applied");
+    assert_eq!(status("grants"), "already-applied");
+}

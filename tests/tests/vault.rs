@@ -322,3 +322,41 @@ fn a_rate_limit_quota_is_waited_out_as_retry_after_asks() {
     let limited = sims::assert_waited_out(&requests, limit, sims::vault_retry_at_ms);
     assert!(limited >= 1, "the quota was hit: {requests:#?}");
 }
+
+const SHIPPED_PLAYBOOK: &str = include_str!("../../playbooks/vault-token-leak.toml");
+const SHIPPED_SIGNAL: &str = include_str!("../../playbooks/signals/vault-token-leak.json");
+
+#[test]
+fn the_shipped_token_leak_playbook_contains_its_sample_signal() {
+    let (sim, demo) = sims::vault();
+    // The responder token: every containment right, no `sudo`, no root.
+    let ws = workspace(&sim, &demo.responder_token);
+    let before = sim.state.dump();
+    let dry = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &["--dry-run"]);
+    dry.expect_code(0);
+    assert_eq!(statuses(&dry.json()), ["planned"; 3]);
+    assert_eq!(sim.state.dump(), before);
+
+    let run = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "completed");
+    assert_eq!(statuses(&report), ["applied"; 3], "{report}");
+    let state = &sim.state;
+    assert!(state.token(&demo.agent_token_accessor).unwrap().revoked);
+    assert!(state.token(&demo.agent_child_accessor).unwrap().revoked);
+    assert!(state.lease(&demo.agent_db_lease).unwrap().revoked);
+    assert!(state.lease(&demo.agent_aws_lease).unwrap().revoked);
+    assert!(state.secret_id_destroyed(
+        &demo.approle_mount,
+        &demo.approle_role,
+        &demo.agent_secret_id_accessor
+    ));
+    assert!(state.entity(&demo.agent_entity_id).unwrap().disabled);
+    assert!(!state.token(&demo.alice_token_accessor).unwrap().revoked);
+    assert!(!state.entity(&demo.alice_entity_id).unwrap().disabled);
+
+    let again = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    again.expect_code(0);
+    assert_eq!(statuses(&again.json()), ["already-applied"; 3]);
+}
