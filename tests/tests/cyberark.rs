@@ -362,17 +362,6 @@ fn disable_auto_management_is_undone_by_enable_auto_management() {
     assert_eq!(statuses(&again), ["already-applied"]);
 }
 
-/// What the plugin may change: sessions, accounts, users' enabled flags
-/// (logons and their timestamps change on every call).
-fn provider_state(sim: &Sim<CyberArkState>) -> Value {
-    let mut dump = sim.state.dump();
-    dump["logons"] = Value::Null;
-    for user in dump["users"].as_array_mut().unwrap() {
-        user["last_logon_ms"] = Value::Null;
-    }
-    dump
-}
-
 fn every_identity(demo: &CyberArkDemo) -> Value {
     json!([
         { "provider": "cyberark", "kind": "user", "id": "svc-agent-7",
@@ -400,7 +389,7 @@ fn every_action() -> String {
 fn a_dry_run_plans_every_action_and_changes_nothing() {
     let (sim, demo) = sims::cyberark();
     let ws = workspace(&sim, CYBERARK_USER.1);
-    let before = provider_state(&sim);
+    let before = sims::cyberark_state(&sim.state);
     let run = sims::run(
         &ws,
         &every_action(),
@@ -419,14 +408,14 @@ fn a_dry_run_plans_every_action_and_changes_nothing() {
             .starts_with("would terminate 2 live PSM session(s) of vault user svc-agent-7"),
         "{detail}"
     );
-    assert_eq!(provider_state(&sim), before);
+    assert_eq!(sims::cyberark_state(&sim.state), before);
 }
 
 #[test]
 fn wrong_credentials_fail_as_unauthorized_and_change_nothing() {
     let (sim, demo) = sims::cyberark();
     let ws = workspace(&sim, "not-the-password");
-    let before = provider_state(&sim);
+    let before = sims::cyberark_state(&sim.state);
     let run = sims::run(
         &ws,
         &every_action(),
@@ -448,7 +437,7 @@ fn wrong_credentials_fail_as_unauthorized_and_change_nothing() {
         assert!(!detail.contains("not-the-password"), "{detail}");
     }
     assert_eq!(sim.state.logon_count(), 0);
-    assert_eq!(provider_state(&sim), before);
+    assert_eq!(sims::cyberark_state(&sim.state), before);
 }
 
 #[test]
@@ -474,11 +463,11 @@ const SHIPPED_SIGNAL: &str =
 fn the_shipped_session_abuse_playbook_contains_its_sample_signal() {
     let (sim, demo) = sims::cyberark();
     let ws = workspace(&sim, CYBERARK_USER.1);
-    let before = provider_state(&sim);
+    let before = sims::cyberark_state(&sim.state);
     let dry = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &["--dry-run"]);
     dry.expect_code(0);
     assert_eq!(statuses(&dry.json()), ["planned"; 3]);
-    assert_eq!(provider_state(&sim), before);
+    assert_eq!(sims::cyberark_state(&sim.state), before);
 
     let run = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
     run.expect_code(0);
