@@ -64,7 +64,7 @@ impl Provider for CyberArk {
                     "suspend-session",
                     Effect::Isolate,
                     &[Session],
-                    "suspend a live PSM session (reversible)",
+                    "suspend a live PSM session: the user's connection freezes",
                 )
                 .restored_by("resume-session"),
             )
@@ -82,7 +82,7 @@ impl Provider for CyberArk {
                     "rotate-credential",
                     Effect::Rotate,
                     &[Account],
-                    "have the CPM change an account's credential now (not reversible)",
+                    "have the CPM change an account's credential now",
                 )
                 .param(
                     "changed_after",

@@ -70,7 +70,7 @@ impl Provider for OktaPlugin {
                 "revoke-grants",
                 Effect::Revoke,
                 &[User],
-                "revoke every OAuth consent grant of a user (not reversible)",
+                "revoke every OAuth consent grant of a user",
             ))
             .action(
                 Action::new(
@@ -94,7 +94,7 @@ impl Provider for OktaPlugin {
                 "revoke-api-token",
                 Effect::Revoke,
                 &[Token],
-                "revoke an API token by its id (not reversible)",
+                "revoke an API token by its id",
             ))
             .build()
     }

@@ -29,7 +29,11 @@ impl Provider for VaultPlugin {
         use IdentityKind::{Agent, Secret, ServiceAccount, Token, User, Workload};
         let entity_kinds = &[Workload, Agent, ServiceAccount, User];
         PluginSpec::new("vault", env!("CARGO_PKG_VERSION"))
-            .secret("token", true, "Vault token Cordon acts with (X-Vault-Token)")
+            .secret(
+                "token",
+                true,
+                "Vault token Cordon acts with (X-Vault-Token)",
+            )
             .config(
                 "address",
                 true,
@@ -45,28 +49,32 @@ impl Provider for VaultPlugin {
                 "revoke-token",
                 Effect::Revoke,
                 &[Token],
-                "revoke a token by its accessor, with its child tokens and their leases (not reversible)",
+                "revoke a token by its accessor, with its child tokens and their leases",
             ))
             .action(Action::new(
                 "revoke-lease",
                 Effect::Revoke,
                 &[Secret],
-                "revoke one lease (a dynamic secret) by its id (not reversible)",
+                "revoke one lease (a dynamic secret) by its id",
             ))
             .action(Action::new(
                 "revoke-lease-prefix",
                 Effect::Revoke,
                 &[Secret],
-                "revoke every lease under a prefix, e.g. database/creds/agent-7/ (needs sudo; not reversible)",
+                "revoke every lease under a prefix, e.g. database/creds/agent-7/ (needs sudo)",
             ))
             .action(
                 Action::new(
                     "destroy-secret-id",
                     Effect::Revoke,
                     &[Secret],
-                    "destroy an AppRole secret-id by its accessor (not reversible)",
+                    "destroy an AppRole secret-id by its accessor",
                 )
-                .param("role", false, "its AppRole role (or the identity's attribute `role`)")
+                .param(
+                    "role",
+                    false,
+                    "its AppRole role (or the identity's attribute `role`)",
+                )
                 .param(
                     "mount",
                     false,
@@ -80,7 +88,11 @@ impl Provider for VaultPlugin {
                     entity_kinds,
                     "disable an identity entity: its tokens are refused, not revoked",
                 )
-                .param("entity_id", false, "the entity id (default: attribute `entity_id`, else the target id)")
+                .param(
+                    "entity_id",
+                    false,
+                    "the entity id (default: attribute `entity_id`, else the target id)",
+                )
                 .restored_by("enable-entity"),
             )
             .action(
@@ -90,7 +102,11 @@ impl Provider for VaultPlugin {
                     entity_kinds,
                     "enable a disabled identity entity again",
                 )
-                .param("entity_id", false, "the entity id (default: attribute `entity_id`, else the target id)"),
+                .param(
+                    "entity_id",
+                    false,
+                    "the entity id (default: attribute `entity_id`, else the target id)",
+                ),
             )
             .build()
     }
