@@ -19,7 +19,9 @@ pub fn run() -> Result<()> {
         "\n==> per-action overhead (noop plugin action: decision, durable intent, instantiate, call, durable outcome)"
     );
     per_action()?;
-    println!("\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)");
+    println!(
+        "\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)"
+    );
     crate::bench_vault::run(5000, 16)?;
     Ok(())
 }

@@ -23,8 +23,12 @@ fn seed(state: &VaultState, count: usize) -> Vec<String> {
 }
 
 pub fn run(count: usize, concurrency: usize) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (sim, state) = runtime.block_on(VaultSim::start(VaultConfig::with_root_token(ROOT_TOKEN)))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (sim, state) =
+        runtime.block_on(VaultSim::start(VaultConfig::with_root_token(ROOT_TOKEN)))?;
     let url = sim.base_url();
 
     // Baseline: a native HTTP client revoking `count` accessors, `concurrency` at a time.
@@ -58,7 +62,14 @@ pub fn run(count: usize, concurrency: usize) -> Result<()> {
     );
     ws.cordon(&["plugins", "list"]).expect_code(0);
     let report = ws
-        .cordon(&["run", "--playbook", "playbook.toml", "--signal", "signal.json", "--json"])
+        .cordon(&[
+            "run",
+            "--playbook",
+            "playbook.toml",
+            "--signal",
+            "signal.json",
+            "--json",
+        ])
         .expect_code(0)
         .json();
     let revoked = accessors
@@ -70,9 +81,7 @@ pub fn run(count: usize, concurrency: usize) -> Result<()> {
     }
     let contain_ms = report["time_to_contain_ms"].as_f64().unwrap_or(f64::NAN);
     let cordon = count as f64 / (contain_ms / 1000.0);
-    println!(
-        "    native client ({concurrency} at a time): {native:8.0} revocations/s (baseline)"
-    );
+    println!("    native client ({concurrency} at a time): {native:8.0} revocations/s (baseline)");
     println!(
         "    cordon run, {count} accessors:      {cordon:8.0} actions/s = {:.2} x baseline \
          (time to contain {:.2} s; each action: decision, audited durable intent, sandboxed call, \
@@ -92,11 +101,15 @@ async fn native_revoke(url: &str, accessors: Vec<String>, concurrency: usize) ->
         let (client, queue, url) = (client.clone(), queue.clone(), url.to_string());
         workers.push(tokio::spawn(async move {
             loop {
-                let Some(accessor) = queue.lock().await.pop() else { return Ok::<(), anyhow::Error>(()) };
+                let Some(accessor) = queue.lock().await.pop() else {
+                    return Ok::<(), anyhow::Error>(());
+                };
                 let request = hyper::Request::post(format!("{url}/v1/auth/token/revoke-accessor"))
                     .header("x-vault-token", ROOT_TOKEN)
                     .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(json!({ "accessor": accessor }).to_string())))?;
+                    .body(Full::new(Bytes::from(
+                        json!({ "accessor": accessor }).to_string(),
+                    )))?;
                 let response = client.request(request).await?;
                 let status = response.status();
                 response.into_body().collect().await?;

@@ -346,7 +346,9 @@ fn the_shipped_model_parses_and_protects_break_glass_accounts() {
         effect: Effect::Revoke,
         target: &key,
         domain: "nhi",
-        incident: IncidentState::Open { id: "INC-42".into() },
+        incident: IncidentState::Open {
+            id: "INC-42".into(),
+        },
         grant: GrantState::None,
         used_by: None,
         run_allowed: 0,

@@ -3,11 +3,16 @@
 //! the run for reports. Runs after the actions so it never delays containment.
 
 use super::RunContext;
+use super::retry::backoff;
+use crate::identity::Identity;
 use crate::inventory::Inventory;
 use crate::playbook::Catalogue;
+use crate::plugin::CallError;
+use crate::plugin::contract::{IdentityFacts, ProviderError};
 use crate::store::{FactsRecord, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::task::JoinSet;
 
 pub(super) async fn gather(
@@ -35,7 +40,7 @@ pub(super) async fn gather(
         let identity = identity.clone();
         tasks.spawn(async move {
             let (plugin_facts, error) = match &plugin {
-                Some(name) => match ctx.plugins.inspect(name, &identity).await.result {
+                Some(name) => match inspect(&ctx, name, &identity).await {
                     Ok(facts) => (Some(facts), None),
                     Err(err) => (None, Some(err.to_string())),
                 },
@@ -62,4 +67,38 @@ pub(super) async fn gather(
         done.expect("inspect task panicked")?;
     }
     ctx.store.sync().await
+}
+
+/// How many times one identity's inspection waits out a rate limit.
+const MAX_RATE_LIMITED_WAITS: u32 = 5;
+
+/// Inspects under the plugin's rate gate, like actions: a provider that
+/// asked us to wait hears nothing from us until then.
+async fn inspect(
+    ctx: &RunContext,
+    plugin: &str,
+    identity: &Identity,
+) -> Result<IdentityFacts, CallError> {
+    let gate = ctx.gate(plugin);
+    let mut waits = 0;
+    loop {
+        gate.wait().await;
+        let slot = ctx.plugins.reserve(plugin).await;
+        if !gate.is_open() {
+            continue; // the provider asked us to wait while we queued
+        }
+        match slot.inspect(identity).await.result {
+            Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, .. }))
+                if waits < MAX_RATE_LIMITED_WAITS =>
+            {
+                waits += 1;
+                gate.close_for(
+                    retry_after_ms
+                        .map(Duration::from_millis)
+                        .unwrap_or_else(|| backoff(waits)),
+                );
+            }
+            result => return result,
+        }
+    }
 }

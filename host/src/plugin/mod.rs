@@ -349,6 +349,15 @@ pub struct Slot<'a> {
 }
 
 impl Slot<'_> {
+    /// Asks the plugin what it knows about an identity, in this slot.
+    pub async fn inspect(self, identity: &Identity) -> CallReport<IdentityFacts> {
+        let report = self.host.invoke(self.plugin, Call::Inspect(identity)).await;
+        map_report(report, |r| match r {
+            Returned::Facts(f) => f,
+            _ => unreachable!("inspect returns facts"),
+        })
+    }
+
     /// Runs an action in this slot.
     pub async fn execute(self, request: &ActionRequest) -> CallReport<ActionOutcome> {
         let report = self.host.invoke(self.plugin, Call::Execute(request)).await;

@@ -195,7 +195,12 @@ pub fn tags(xml: &str) -> Vec<(String, String)> {
     };
     tags.children()
         .filter(|m| m.has_tag_name("member"))
-        .filter_map(|m| Some((child_text(m, "Key")?, child_text(m, "Value").unwrap_or_default())))
+        .filter_map(|m| {
+            Some((
+                child_text(m, "Key")?,
+                child_text(m, "Value").unwrap_or_default(),
+            ))
+        })
         .collect()
 }
 
