@@ -299,6 +299,22 @@ pub fn by_target(report: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Asserts that the run failed and that every action failed on its first
+/// attempt (a refusal is never retried); returns each action's detail.
+pub fn failed_at_once(report: &Value) -> Vec<String> {
+    assert_eq!(report["status"], "failed", "{report}");
+    report["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|action| {
+            assert_eq!(action["status"], "failed", "{action}");
+            assert_eq!(action["attempts"], 1, "{action}");
+            action["detail"].as_str().expect("detail").to_string()
+        })
+        .collect()
+}
+
 /// Checks a simulator's request log after a rate-limited run: after every
 /// 429, no request arrived before the instant `reset_ms` says that 429
 /// announced, and no window admitted more than `limit` requests. Returns how
