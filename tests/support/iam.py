@@ -68,6 +68,9 @@ def seed_demo(args):
                         "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
     iam.create_role(RoleName="deploy-role", AssumeRolePolicyDocument=trust,
                     Tags=tags(owner="platform-team", workload="github-actions/deploy"))
+    # Created last, so every id above stays what the shipped signals name.
+    iam.create_user(UserName="break-glass-admin", Tags=tags(owner="security", used_by="human"))
+    keys["break-glass-admin"] = [iam.create_access_key(UserName="break-glass-admin")["AccessKey"]["AccessKeyId"]]
     moto_api(args.endpoint, "/moto-api/reset-auth", b"0")
     print(json.dumps({"operator": operator, "keys": keys}))
 

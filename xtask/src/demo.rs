@@ -1,14 +1,91 @@
-//! `cargo xtask demo`: contain a leaked AWS access key against moto, live.
+//! `cargo xtask demo`: two incidents contained live, under the demo
+//! organisation's authority model, against moto (AWS IAM, SigV4 on) and the
+//! Vault, Okta and CyberArk simulators; every effect checked independently.
+//!
+//! 1. A leaked AWS key (`aws-leaked-access-key`): keys deactivated, users
+//!    fenced — and the break-glass account's key, leaked with them, left
+//!    alone (a protected identity: *denied*).
+//! 2. A compromised AI agent across four systems
+//!    (`ai-agent-identity-compromise`): incident response contains it
+//!    everywhere at once (*allowed*), except the key it shares with a human,
+//!    which waits for its owners (*needs approval*) until they approve.
+//! 3. The post-incident review and the audit chain.
 
 use crate::root;
 use anyhow::{Context, Result, bail};
 use cordon_e2e::cordon::PluginEntry;
-use cordon_e2e::moto::Moto;
+use cordon_e2e::moto::{Moto, Operator};
+use cordon_e2e::sims::{self, CYBERARK_USER, OKTA_API_TOKEN, VAULT_ROOT_TOKEN};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PLAYBOOK: &str = "playbooks/aws-leaked-access-key.toml";
-const SIGNAL: &str = "playbooks/signals/aws-leaked-access-key.json";
+const AWS_PLAYBOOK: &str = "playbooks/aws-leaked-access-key.toml";
+const AWS_SIGNAL: &str = "playbooks/signals/aws-leaked-access-key.json";
+const AGENT_PLAYBOOK: &str = "playbooks/ai-agent-identity-compromise.toml";
+const AGENT_SIGNAL: &str = "playbooks/signals/ai-agent-identity-compromise.json";
+const OWNER_OF_SHARED_KEY: &str = "nadia@acme.example";
+
+/// Runs `cordon` with the demo's config and secrets, inheriting the terminal.
+struct Cordon {
+    config: PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Cordon {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(root().join("target/debug/cordon"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(root());
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        command
+    }
+
+    /// Shows the command, runs it on the terminal, returns its exit code.
+    fn show(&self, args: &[&str]) -> Result<i32> {
+        println!("\n$ cordon {}", args.join(" "));
+        let status = self.command(args).status().context("running cordon")?;
+        Ok(status.code().unwrap_or(-1))
+    }
+
+    /// Runs quietly and parses stdout as JSON.
+    fn json(&self, args: &[&str]) -> Result<Value> {
+        let output = self.command(args).output()?;
+        serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "cordon {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    }
+}
+
+/// Collects the outcome of every independent check.
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: impl Into<String>) {
+        let what = what.into();
+        println!("    [{}] {what}", if ok { "ok" } else { "FAIL" });
+        if !ok {
+            self.0.push(what);
+        }
+    }
+}
+
+fn expect(code: i32, want: i32, what: &str) -> Result<()> {
+    if code != want {
+        bail!("{what} exited with {code}, expected {want}");
+    }
+    Ok(())
+}
 
 pub fn run() -> Result<()> {
     crate::build()?;
@@ -17,113 +94,361 @@ pub fn run() -> Result<()> {
     let _ = std::fs::remove_dir_all(&demo);
     std::fs::create_dir_all(&demo)?;
 
-    println!("==> starting moto (AWS IAM emulator) with SigV4 verification on");
-    let moto = Moto::start();
-    let (operator, keys) = moto.seed_demo();
     println!(
-        "    seeded: users ci-bot, data-pipeline, release-agent, alice (7 access keys), role deploy-role; \
-         Cordon acts as IAM user cordon-operator"
+        "==> starting moto (AWS IAM, SigV4 verification on) and the Vault, Okta and CyberArk simulators"
+    );
+    let moto = Moto::start();
+    let (operator, _) = moto.seed_demo();
+    let (vault, vault_demo) = sims::vault();
+    let (okta, okta_demo) = sims::okta();
+    let (cyberark, cyberark_demo) = sims::cyberark();
+    let cordon = Cordon {
+        config: write_config(&demo, &moto, &vault.url, &okta.url, &cyberark.url)?,
+        env: vec![
+            ("AWS_ACCESS_KEY_ID", operator.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", operator.secret_access_key.clone()),
+            ("VAULT_TOKEN", VAULT_ROOT_TOKEN.into()),
+            ("OKTA_API_TOKEN", OKTA_API_TOKEN.into()),
+            ("CYBERARK_USERNAME", CYBERARK_USER.0.into()),
+            ("CYBERARK_PASSWORD", CYBERARK_USER.1.into()),
+        ],
+    };
+    println!(
+        "    authority model: authority.toml · inventory: inventory.toml · config: target/demo/cordon.toml"
+    );
+    let mut checks = Checks::default();
+
+    println!(
+        "\n==> 1. A leaked AWS access key (GitHub secret scanning found four keys in two repositories)"
+    );
+    let code = cordon.show(&["run", "--playbook", AWS_PLAYBOOK, "--signal", AWS_SIGNAL])?;
+    expect(code, 3, "the AWS run (the break-glass key must be denied)")?;
+    check_aws_incident(&mut checks, &moto, &operator);
+
+    println!("\n==> 2. A compromised AI agent (agent-7) across Vault, AWS, Okta and CyberArk");
+    let code = cordon.show(&[
+        "run",
+        "--playbook",
+        AGENT_PLAYBOOK,
+        "--signal",
+        AGENT_SIGNAL,
+    ])?;
+    expect(
+        code,
+        4,
+        "the agent run (the shared key must wait for approval)",
+    )?;
+    let run_id = latest_run(&cordon, "ai-agent-identity-compromise")?;
+    cordon.show(&["approvals", "list"])?;
+    let code = cordon.show(&["approve", &run_id, "--as", OWNER_OF_SHARED_KEY])?;
+    expect(code, 0, "the approval")?;
+    let report = cordon.json(&["runs", "show", &run_id, "--json"])?;
+    per_provider(&report);
+    decisions(&cordon)?;
+    check_agent_incident(
+        &mut checks,
+        &moto,
+        &operator,
+        &vault,
+        &vault_demo,
+        &okta,
+        &okta_demo,
+        &cyberark,
+        &cyberark_demo,
     );
 
-    let signal: Value = serde_json::from_str(&std::fs::read_to_string(root.join(SIGNAL))?)?;
-    let leaked: Vec<String> = signal["identities"]
-        .as_array()
-        .context("signal identities")?
-        .iter()
-        .filter_map(|i| i["id"].as_str().map(str::to_string))
-        .collect();
-    let seeded: Vec<String> = keys
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
-        .filter_map(|k| k.as_str().map(str::to_string))
-        .collect();
-    if let Some(missing) = leaked.iter().find(|k| !seeded.contains(k)) {
-        bail!(
-            "the shipped signal names key {missing}, which moto did not create: has moto's version changed?"
-        );
+    println!("\n==> 3. The post-incident review and the audit chain");
+    let html = demo.join("INC-70.html");
+    cordon.show(&[
+        "report",
+        "INC-70",
+        "--format",
+        "html",
+        "--output",
+        &html.display().to_string(),
+    ])?;
+    let md = cordon
+        .command(&["report", "INC-70", "--format", "md"])
+        .output()?;
+    let md = String::from_utf8_lossy(&md.stdout);
+    println!("\n$ cordon report INC-70 --format md   (first lines)");
+    for line in md.lines().take(16) {
+        println!("    {line}");
     }
+    expect(cordon.show(&["audit", "verify"])?, 0, "audit verify")?;
 
-    let plugin = PluginEntry::new("aws", "aws")
+    drop((vault, okta, cyberark, moto));
+    if !checks.0.is_empty() {
+        bail!("{} check(s) failed: {:?}", checks.0.len(), checks.0);
+    }
+    println!(
+        "\nDone. Open {} in a browser for the review; the runs stay in target/demo \
+         (`target/debug/cordon runs list --config target/demo/cordon.toml`).",
+        html.strip_prefix(&root).unwrap_or(&html).display()
+    );
+    Ok(())
+}
+
+fn write_config(
+    demo: &Path,
+    moto: &Moto,
+    vault: &str,
+    okta: &str,
+    cyberark: &str,
+) -> Result<PathBuf> {
+    let aws = PluginEntry::new("aws", "aws")
         .allow(&moto.endpoint())
         .config("endpoint", &moto.endpoint())
-        .config("region", "us-east-1")
-        .secret_env("access_key_id", "CORDON_DEMO_AWS_ACCESS_KEY_ID")
-        .secret_env("secret_access_key", "CORDON_DEMO_AWS_SECRET_ACCESS_KEY");
-    let config = demo.join("cordon.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "# Generated by `cargo xtask demo`: the AWS plugin pinned by digest, pointed at moto.\n\
-             [store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n\n{}",
-            root.join("target/component-cache").display().to_string(),
-            plugin.toml()
-        ),
-    )?;
-
-    println!("==> cordon run --playbook {PLAYBOOK} --signal {SIGNAL}\n");
-    let status = Command::new(root.join("target/debug/cordon"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .args(["--playbook", PLAYBOOK, "--signal", SIGNAL])
-        .current_dir(&root)
-        .env("CORDON_DEMO_AWS_ACCESS_KEY_ID", &operator.access_key_id)
-        .env(
-            "CORDON_DEMO_AWS_SECRET_ACCESS_KEY",
-            &operator.secret_access_key,
-        )
-        .status()
-        .context("running cordon")?;
-    if !status.success() {
-        bail!("cordon run failed ({status})");
+        .secret_env("access_key_id", "AWS_ACCESS_KEY_ID")
+        .secret_env("secret_access_key", "AWS_SECRET_ACCESS_KEY");
+    let plugins = [
+        aws,
+        sims::vault_plugin(vault),
+        sims::okta_plugin(okta),
+        sims::cyberark_plugin(cyberark),
+    ];
+    let root = root();
+    let mut text = format!(
+        "# Generated by `cargo xtask demo`: four plugins pinned by digest, pointed at loopback emulators.\n\
+         [store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n\
+         [authority]\npath = {:?}\n[inventory]\npath = {:?}\n\n",
+        root.join("target/component-cache").display().to_string(),
+        root.join("authority.toml").display().to_string(),
+        root.join("inventory.toml").display().to_string(),
+    );
+    for plugin in plugins {
+        text.push_str(&plugin.toml());
+        text.push('\n');
     }
+    let path = demo.join("cordon.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
 
-    println!("\n==> checking the account through an independent client (boto3)");
-    let state = moto.state(&operator);
-    let users = &state["users"];
-    let mut failures = Vec::new();
-    let mut check = |ok: bool, what: String| {
-        println!("    [{}] {what}", if ok { "ok" } else { "FAIL" });
-        if !ok {
-            failures.push(what);
-        }
+fn latest_run(cordon: &Cordon, playbook: &str) -> Result<String> {
+    let runs = cordon.json(&["runs", "list", "--json"])?;
+    runs.as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|r| r["playbook"] == playbook)
+        .and_then(|r| r["run_id"].as_str().map(str::to_string))
+        .context("the run is recorded")
+}
+
+/// What was contained per provider, and how long after the run started.
+fn per_provider(report: &Value) {
+    println!("\n    Contained, per provider (time from the start of the run):");
+    let started = report["started_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut providers: Vec<&str> = report["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["plugin"].as_str())
+        .collect();
+    providers.sort();
+    providers.dedup();
+    for provider in providers {
+        let actions: Vec<&Value> = report["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["plugin"] == provider)
+            .collect();
+        let names: Vec<String> = actions
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["action"].as_str().unwrap_or_default(),
+                    a["status"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        let last = actions
+            .iter()
+            .filter_map(|a| a["finished_at"].as_str())
+            .max()
+            .unwrap_or_default();
+        println!(
+            "      {provider:9} {:>9}  {}",
+            elapsed(&started, last),
+            names.join(", ")
+        );
+    }
+    if let Some(ms) = report["time_to_contain_ms"].as_i64() {
+        println!(
+            "      overall   {:>7.3} s  (including the wait for the owners' approval)",
+            ms as f64 / 1000.0
+        );
+    }
+}
+
+fn elapsed(from: &str, to: &str) -> String {
+    let seconds = |t: &str| -> Option<f64> {
+        let time = t.split('T').nth(1)?.trim_end_matches('Z');
+        let mut parts = time.split(':');
+        let (h, m, s): (f64, f64, f64) = (
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+        );
+        Some((h * 60.0 + m) * 60.0 + s)
     };
-    for (user, user_state) in users.as_object().context("users")? {
-        for (key, status) in user_state["keys"].as_object().into_iter().flatten() {
-            let should_be = if leaked.contains(key) {
-                "Inactive"
-            } else {
-                "Active"
-            };
-            check(
-                status == should_be,
-                format!("{user}'s key {key} is {should_be}"),
+    match (seconds(from), seconds(to)) {
+        (Some(a), Some(b)) => format!("{:.3} s", b - a),
+        _ => "—".into(),
+    }
+}
+
+/// One line per kind of decision the demo produced, with an example.
+fn decisions(cordon: &Cordon) -> Result<()> {
+    println!("\n    Decisions made before anything ran (from the audit log):");
+    let output = cordon
+        .command(&["audit", "export", "--format", "jsonl"])
+        .output()?;
+    let mut seen = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let record: Value = serde_json::from_str(line)?;
+        if record["kind"] != "decision" {
+            continue;
+        }
+        let decision = &record["data"]["decision"];
+        let kind = decision["decision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let why = decision["rule"]
+            .as_str()
+            .or(decision["reason"].as_str())
+            .unwrap_or_default();
+        let target = &record["data"]["target"];
+        let example = format!(
+            "{} on {}:{}:{} — {why}",
+            record["data"]["action"].as_str().unwrap_or_default(),
+            target["provider"].as_str().unwrap_or_default(),
+            target["kind"].as_str().unwrap_or_default(),
+            target["id"].as_str().unwrap_or_default()
+        );
+        seen.entry(kind).or_insert((0, example)).0 += 1;
+    }
+    for (kind, (count, example)) in &seen {
+        println!("      {kind:15} x{count:<3} e.g. {example}");
+    }
+    Ok(())
+}
+
+fn check_aws_incident(checks: &mut Checks, moto: &Moto, operator: &Operator) {
+    println!("\n    Checking AWS through an independent client (boto3):");
+    let state = moto.state(operator);
+    let key = |user: &str, i: usize| {
+        state["users"][user]["keys"]
+            .as_object()
+            .and_then(|k| k.keys().nth(i).cloned())
+            .unwrap_or_default()
+    };
+    let status = |user: &str, key: &str| {
+        state["users"][user]["keys"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let fenced = |user: &str| {
+        state["users"][user]["policies"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p == "CordonQuarantine"))
+    };
+    for (user, leaked) in [
+        (
+            "ci-bot",
+            vec!["AKIARZPUZDIKDPDA4B6J", "AKIARZPUZDIKHAT3EO7W"],
+        ),
+        ("data-pipeline", vec!["AKIARZPUZDIKPZV4I7QK"]),
+    ] {
+        for k in leaked {
+            checks.check(
+                status(user, k) == "Inactive",
+                format!("{user}'s leaked key {k} is Inactive"),
             );
         }
-    }
-    for user in ["ci-bot", "data-pipeline"] {
-        let fenced = users[user]["policies"]
-            .as_array()
-            .is_some_and(|p| p.iter().any(|p| p == "CordonQuarantine"));
-        check(
-            fenced,
+        checks.check(
+            fenced(user),
             format!("{user} is fenced by the CordonQuarantine deny-all policy"),
         );
     }
-    for user in ["release-agent", "alice"] {
-        let fenced = users[user]["policies"]
-            .as_array()
-            .is_some_and(|p| p.iter().any(|p| p == "CordonQuarantine"));
-        check(!fenced, format!("{user} (not in the signal) is untouched"));
-    }
-    drop(moto);
-    if !failures.is_empty() {
-        bail!("{} check(s) failed", failures.len());
-    }
-    println!(
-        "\nDone. The run is stored: `target/debug/cordon runs list --config {}`",
-        config.strip_prefix(&root).unwrap_or(&config).display()
+    checks.check(
+        status("data-pipeline", "AKIARZPUZDIKE56U2GIR") == "Active",
+        "data-pipeline's other key (not leaked) is Active",
     );
-    Ok(())
+    let glass = key("break-glass-admin", 0);
+    checks.check(
+        status("break-glass-admin", &glass) == "Active",
+        format!("break-glass-admin's key {glass} is untouched (protected)"),
+    );
+    checks.check(
+        !fenced("break-glass-admin"),
+        "break-glass-admin is not fenced",
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_agent_incident(
+    checks: &mut Checks,
+    moto: &Moto,
+    operator: &Operator,
+    vault: &sims::Sim<cordon_sim::vault::VaultState>,
+    vault_demo: &cordon_sim::vault::fixtures::VaultDemo,
+    okta: &sims::Sim<cordon_sim::okta::OktaState>,
+    okta_demo: &cordon_sim::okta::fixtures::OktaDemo,
+    cyberark: &sims::Sim<cordon_sim::cyberark::CyberArkState>,
+    cyberark_demo: &cordon_sim::cyberark::fixtures::CyberArkDemo,
+) {
+    println!("\n    Checking every system through its own state (simulators) and boto3 (AWS):");
+    let token = vault.state.token(&vault_demo.agent_token_accessor);
+    checks.check(
+        token.is_some_and(|t| t.revoked),
+        "Vault: agent-7's token is revoked",
+    );
+    let entity = vault.state.entity(&vault_demo.agent_entity_id);
+    checks.check(
+        entity.is_some_and(|e| e.disabled),
+        "Vault: agent-7's identity entity is disabled",
+    );
+    let state = moto.state(operator);
+    checks.check(
+        state["users"]["release-agent"]["keys"]["AKIARZPUZDIKGPSCFH3X"] == "Inactive",
+        "AWS: the key shared by release-agent and agent-7 is Inactive (after its owners approved)",
+    );
+    checks.check(
+        state["roles"]["deploy-role"]["policies"]["AWSRevokeOlderSessions"].is_object(),
+        "AWS: deploy-role's earlier sessions are revoked",
+    );
+    let app = okta.state.app(&okta_demo.agent_app_id);
+    checks.check(
+        app.is_some_and(|a| a.status == "INACTIVE"),
+        "Okta: agent-7's service app is deactivated",
+    );
+    checks.check(
+        !okta.state.api_token_exists(&okta_demo.agent_api_token_id),
+        "Okta: agent-7's API token is revoked",
+    );
+    let live: Vec<_> = [
+        &cyberark_demo.agent_session_id,
+        &cyberark_demo.agent_rdp_session_id,
+    ]
+    .into_iter()
+    .filter(|id| {
+        cyberark
+            .state
+            .live_session(id)
+            .is_some_and(|s| !s.terminated)
+    })
+    .collect();
+    checks.check(
+        live.is_empty(),
+        "CyberArk: every PSM session of agent-7, the shared root account's included, is terminated",
+    );
 }

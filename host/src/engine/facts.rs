@@ -1,6 +1,10 @@
 //! After containment: what the inventory and the plugins know about each
 //! identity of the signal (owner, workload, issuer, who uses it), kept with
-//! the run for reports. Runs after the actions so it never delays containment.
+//! the run for reports. Runs after the actions so it never delays
+//! containment. Some identities cannot be looked up once contained (Vault
+//! forgets a revoked token), so what a plugin recorded while acting on the
+//! identity — evidence keys `owner`, `workload`, `issuer`, `used-by` — fills
+//! what `inspect` could not say. The inventory wins over both.
 
 use super::RunContext;
 use super::retry::backoff;
@@ -9,7 +13,7 @@ use crate::inventory::Inventory;
 use crate::playbook::Catalogue;
 use crate::plugin::CallError;
 use crate::plugin::contract::{IdentityFacts, ProviderError};
-use crate::store::{FactsRecord, StoreError};
+use crate::store::{ActionRecord, FactsRecord, StoreError};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +29,13 @@ pub(super) async fn gather(
         .iter()
         .map(|f| f.identity)
         .collect();
+    let actions = ctx.store.actions(&ctx.run.run_id)?;
     let mut tasks = JoinSet::new();
     for (index, identity) in ctx.signal.identities.iter().enumerate() {
         if known.contains(&index) {
             continue;
         }
+        let recorded = facts_from_evidence(&actions, index, identity);
         let plugin = ctx.plugins.names().into_iter().find(|name| {
             ctx.plugins
                 .info(name)
@@ -39,7 +45,7 @@ pub(super) async fn gather(
         let inventory = inventory.clone();
         let identity = identity.clone();
         tasks.spawn(async move {
-            let (plugin_facts, error) = match &plugin {
+            let (mut plugin_facts, error) = match &plugin {
                 Some(name) => match inspect(&ctx, name, &identity).await {
                     Ok(facts) => (Some(facts), None),
                     Err(err) => (None, Some(err.to_string())),
@@ -52,6 +58,19 @@ pub(super) async fn gather(
                     )),
                 ),
             };
+            if let Some(recorded) = recorded {
+                let facts = plugin_facts.get_or_insert_with(IdentityFacts::default);
+                for (mine, theirs) in [
+                    (&mut facts.owner, recorded.owner),
+                    (&mut facts.workload, recorded.workload),
+                    (&mut facts.issuer, recorded.issuer),
+                    (&mut facts.used_by, recorded.used_by),
+                ] {
+                    if mine.is_none() {
+                        *mine = theirs;
+                    }
+                }
+            }
             let (facts, sources) = inventory.merge(&identity, plugin_facts.as_ref());
             ctx.store.put_facts(&FactsRecord {
                 run_id: ctx.run.run_id.clone(),
@@ -67,6 +86,35 @@ pub(super) async fn gather(
         done.expect("inspect task panicked")?;
     }
     ctx.store.sync().await
+}
+
+/// Facts a plugin recorded as evidence while acting on `identity` itself.
+fn facts_from_evidence(
+    actions: &[ActionRecord],
+    index: usize,
+    identity: &Identity,
+) -> Option<IdentityFacts> {
+    let mut facts = IdentityFacts::default();
+    let own = actions.iter().filter(|a| {
+        a.sources.contains(&index)
+            && a.status.is_success()
+            && a.target.provider == identity.provider
+            && a.target.kind == identity.kind
+            && a.target.id == identity.id
+    });
+    for action in own {
+        for (slot, key) in [
+            (&mut facts.owner, "owner"),
+            (&mut facts.workload, "workload"),
+            (&mut facts.issuer, "issuer"),
+            (&mut facts.used_by, "used-by"),
+        ] {
+            if slot.is_none() {
+                *slot = action.evidence.get(key).cloned();
+            }
+        }
+    }
+    (facts != IdentityFacts::default()).then_some(facts)
 }
 
 /// How many times one identity's inspection waits out a rate limit.

@@ -13,13 +13,21 @@ use crate::client::{TokenInfo, Vault};
 use cordon_plugin_sdk::prelude::*;
 use cordon_plugin_sdk::serde_json::json;
 
-/// Evidence describing a live token.
+/// Evidence describing a live token. `issuer`, `owner` and `workload` are
+/// kept by the host as facts about the token: once revoked, Vault can no
+/// longer say them.
 fn token_evidence(outcome: Outcome, accessor: &str, token: &TokenInfo) -> Outcome {
     let mut outcome = outcome
         .evidence("accessor", accessor)
         .evidence("display_name", &token.display_name)
         .evidence("policies", token.policies.join(","))
-        .evidence("path", &token.path);
+        .evidence("path", &token.path)
+        .evidence("issuer", format!("vault:{}", token.path));
+    for key in ["owner", "workload"] {
+        if let Some(value) = token.meta.get(key) {
+            outcome = outcome.evidence(key, value);
+        }
+    }
     if !token.entity_id.is_empty() {
         outcome = outcome.evidence("entity_id", &token.entity_id);
     }
