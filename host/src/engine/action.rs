@@ -64,9 +64,14 @@ pub(super) async fn decide_and_run(
             &record,
             json!({ "decision": decision, "domain": record.domain }),
         ))?;
+        let allowed = matches!(decision, Decision::Allowed { .. });
         record.decision = Some(decision);
         ctx.store.put_action(&record)?;
-        ctx.store.sync().await?;
+        // An allowed action's decision becomes durable with its intent, in
+        // the same sync, still before the plugin is called.
+        if !allowed {
+            ctx.store.sync().await?;
+        }
     }
     match record.decision.clone().expect("decided above") {
         Decision::Allowed { .. } => run(ctx, record, retries).await,
