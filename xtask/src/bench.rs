@@ -20,6 +20,10 @@ pub fn run() -> Result<()> {
     );
     per_action()?;
     println!(
+        "\n==> the cross-provider AI-agent incident (moto + Vault, Okta, CyberArk simulators)"
+    );
+    crate::bench_incident::run()?;
+    println!(
         "\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)"
     );
     crate::bench_vault::run(5000, 16)?;
@@ -135,7 +139,9 @@ fn per_action() -> Result<()> {
         run.expect_code(0);
         let report = run.json();
         // Up to the last action's outcome (the run then gathers facts for reports).
-        let elapsed = report["time_to_contain_ms"].as_f64().context("time to contain")?;
+        let elapsed = report["time_to_contain_ms"]
+            .as_f64()
+            .context("time to contain")?;
         let per_action = elapsed / ACTIONS as f64;
         rows.push((concurrency, per_action, ms(baseline)));
     }

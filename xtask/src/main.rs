@@ -7,6 +7,7 @@
 //! - `bench`: build, then measure start-up and per-action overhead.
 
 mod bench;
+mod bench_incident;
 mod bench_vault;
 mod demo;
 mod setup;
