@@ -27,6 +27,10 @@ pub struct Entry {
     pub kind: Option<IdentityKind>,
     /// Identifier or pattern (`*` matches any run of characters).
     pub id: String,
+    /// Attribute patterns the identity must also have, e.g. `{ user = "svc-agent-7" }`
+    /// for the sessions of one account.
+    #[serde(default)]
+    pub when: BTreeMap<String, String>,
     #[serde(default)]
     pub owner: Option<String>,
     #[serde(default)]
@@ -92,6 +96,9 @@ impl Inventory {
             e.provider == identity.provider
                 && e.kind.is_none_or(|k| k == identity.kind)
                 && glob(&e.id, &identity.id)
+                && e.when.iter().all(|(k, pattern)| {
+                    identity.attributes.get(k).is_some_and(|v| glob(pattern, v))
+                })
         })
     }
 
@@ -195,6 +202,31 @@ used_by = "agent"
         assert_eq!(facts.issuer.as_deref(), Some("aws-iam:123"));
         assert_eq!(facts.used_by.as_deref(), Some("agent"));
         assert_eq!(sources, ["plugin", "inventory"]);
+    }
+
+    #[test]
+    fn entries_can_require_attributes() {
+        let source = SourceFile::from_text(
+            "inventory.toml",
+            "[[identity]]\nprovider = \"cyberark\"\nkind = \"session\"\nid = \"*\"\nwhen = { user = \"svc-*\" }\nowner = \"ml\"\n",
+        );
+        let inv = Inventory {
+            entries: diagnostic::from_toml::<RawInventory>(&source)
+                .unwrap()
+                .identities,
+        };
+        let mut session = Identity {
+            provider: "cyberark".into(),
+            kind: IdentityKind::Session,
+            id: "7a9e".into(),
+            attributes: BTreeMap::from([("user".into(), "svc-agent-7".into())]),
+        };
+        assert_eq!(
+            inv.lookup(&session).and_then(|e| e.owner.as_deref()),
+            Some("ml")
+        );
+        session.attributes.insert("user".into(), "alice".into());
+        assert!(inv.lookup(&session).is_none());
     }
 
     #[test]

@@ -265,9 +265,11 @@ pub fn revoke_api_token(
             Err(e) => return Err(e.into()),
         }
     };
+    // Okta forgets a revoked token: keep who issued it for the report.
     outcome
         .evidence("token_id", id)
         .evidence("name", name)
         .evidence("user_id", owner)
+        .evidence("issuer", okta.issuer())
         .done()
 }
