@@ -9,24 +9,10 @@ use std::hint::black_box;
 
 struct Misbehave;
 
-const ALL_KINDS: &[IdentityKind] = &[
-    IdentityKind::User,
-    IdentityKind::ServiceAccount,
-    IdentityKind::Role,
-    IdentityKind::AccessKey,
-    IdentityKind::Token,
-    IdentityKind::Certificate,
-    IdentityKind::Session,
-    IdentityKind::Workload,
-    IdentityKind::Agent,
-    IdentityKind::Secret,
-    IdentityKind::Account,
-];
-
 impl Provider for Misbehave {
     fn describe() -> PluginInfo {
         let action = |name: &str, description: &str| {
-            Action::new(name, Effect::Quarantine, ALL_KINDS, description)
+            Action::new(name, Effect::Quarantine, &IdentityKind::ALL, description)
         };
         PluginSpec::new("test", env!("CARGO_PKG_VERSION"))
             .secret("token", false, "a secret the plugin is granted in tests")

@@ -2,6 +2,23 @@
 
 use crate::{ActionSpec, Effect, IdentityKind, ParamSpec, PluginInfo, SettingSpec};
 
+impl IdentityKind {
+    /// Every identity kind of the contract, for actions that accept any.
+    pub const ALL: [IdentityKind; 11] = [
+        IdentityKind::User,
+        IdentityKind::ServiceAccount,
+        IdentityKind::Role,
+        IdentityKind::AccessKey,
+        IdentityKind::Token,
+        IdentityKind::Certificate,
+        IdentityKind::Session,
+        IdentityKind::Workload,
+        IdentityKind::Agent,
+        IdentityKind::Secret,
+        IdentityKind::Account,
+    ];
+}
+
 /// Builds a [`PluginInfo`].
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
