@@ -97,6 +97,16 @@ impl PluginEntry {
     }
 }
 
+/// `cordon run` of the workspace's `playbook.toml` on its `signal.json`, as JSON.
+pub const RUN_JSON: &[&str] = &[
+    "run",
+    "--playbook",
+    "playbook.toml",
+    "--signal",
+    "signal.json",
+    "--json",
+];
+
 /// A scratch folder with a config, playbooks and signals, where `cordon` runs.
 pub struct Workspace {
     dir: tempfile::TempDir,

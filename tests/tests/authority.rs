@@ -38,18 +38,33 @@ attributes = { user = "prot-0001" }
 reason = "key of a break-glass account"
 "#;
 
+/// `cordon grant commander` for `incident`, to `principal`, by `granter`.
+fn grant(
+    ws: &Workspace,
+    incident: &str,
+    principal: &str,
+    ttl: &str,
+    granter: &str,
+) -> cordon_e2e::cordon::Run {
+    ws.cordon(&[
+        "grant",
+        "commander",
+        "--incident",
+        incident,
+        "--principal",
+        principal,
+        "--ttl",
+        ttl,
+        "--as",
+        granter,
+    ])
+}
+
 fn model_with(guardrails: &str) -> String {
     format!("{MODEL}\n[guardrails]\n{guardrails}\n")
 }
 
-const RUN: &[&str] = &[
-    "run",
-    "--playbook",
-    "playbook.toml",
-    "--signal",
-    "signal.json",
-    "--json",
-];
+const RUN: &[&str] = cordon_e2e::cordon::RUN_JSON;
 
 #[test]
 fn a_protected_identity_stays_untouched_while_the_rest_is_contained() {
@@ -273,50 +288,17 @@ fn a_commander_grant_gives_cross_domain_authority_until_it_is_revoked() {
     );
 
     // Only a member of a granting team may grant.
-    let refused = ws.cordon(&[
-        "grant",
-        "commander",
-        "--incident",
-        "INC-9",
-        "--principal",
-        "carl",
-        "--ttl",
-        "1h",
-        "--as",
-        "nadia",
-    ]);
+    let refused = grant(&ws, "INC-9", "carl", "1h", "nadia");
     refused.expect_code(1);
     assert!(
         refused.stderr().contains("nadia may not grant"),
         "{}",
         refused.stderr()
     );
-    let too_long = ws.cordon(&[
-        "grant",
-        "commander",
-        "--incident",
-        "INC-9",
-        "--principal",
-        "carl",
-        "--ttl",
-        "9h",
-        "--as",
-        "rita",
-    ]);
+    let too_long = grant(&ws, "INC-9", "carl", "9h", "rita");
     too_long.expect_code(2);
 
-    let granted = ws.cordon(&[
-        "grant",
-        "commander",
-        "--incident",
-        "INC-9",
-        "--principal",
-        "carl",
-        "--ttl",
-        "1h",
-        "--as",
-        "rita",
-    ]);
+    let granted = grant(&ws, "INC-9", "carl", "1h", "rita");
     granted.expect_code(0);
     let grant_id = granted.stdout().split(':').next().unwrap().to_string();
 
@@ -359,19 +341,7 @@ fn restore_is_kept_by_the_owning_teams_and_refused_to_the_commander() {
     let run = ws.cordon(&[RUN, &["--as", "rita"]].concat());
     run.expect_code(0);
     let run_id = run.json()["run_id"].as_str().unwrap().to_string();
-    ws.cordon(&[
-        "grant",
-        "commander",
-        "--incident",
-        "INC-42",
-        "--principal",
-        "carl",
-        "--ttl",
-        "1h",
-        "--as",
-        "rita",
-    ])
-    .expect_code(0);
+    grant(&ws, "INC-42", "carl", "1h", "rita").expect_code(0);
 
     let by_commander = ws.cordon(&["restore", &run_id, "--as", "carl", "--json"]);
     by_commander.expect_code(3);

@@ -6,14 +6,7 @@ use cordon_e2e::cordon::actions_of;
 use cordon_e2e::moto::Moto;
 use cordon_e2e::proxy::Proxy;
 
-const RUN: &[&str] = &[
-    "run",
-    "--playbook",
-    "playbook.toml",
-    "--signal",
-    "signal.json",
-    "--json",
-];
+const RUN: &[&str] = cordon_e2e::cordon::RUN_JSON;
 
 #[test]
 fn leaked_keys_are_deactivated_and_their_users_fenced() {

@@ -253,26 +253,6 @@ impl PluginHost {
         }
     }
 
-    /// Runs an action once a slot is free.
-    pub async fn execute(&self, name: &str, request: &ActionRequest) -> CallReport<ActionOutcome> {
-        self.reserve(name).await.execute(request).await
-    }
-
-    /// Asks a plugin what it knows about an identity.
-    pub async fn inspect(&self, name: &str, identity: &Identity) -> CallReport<IdentityFacts> {
-        let plugin = self.plugins.get(name).expect("plugin was loaded");
-        let _slot = plugin
-            .calls
-            .acquire()
-            .await
-            .expect("semaphore is never closed");
-        let report = self.invoke(plugin, Call::Inspect(identity)).await;
-        map_report(report, |r| match r {
-            Returned::Facts(f) => f,
-            _ => unreachable!("inspect returns facts"),
-        })
-    }
-
     /// One call in a fresh store, under every limit of the plugin.
     async fn invoke(&self, plugin: &LoadedPlugin, call: Call<'_>) -> CallReport<Returned> {
         let grant = &plugin.grant;
