@@ -3,10 +3,10 @@
 //!
 //! Relative paths are resolved against the folder that holds the config file.
 
-use crate::diagnostic::{self, InputError, InputErrors, SourceFile};
+pub use cordon_plugin_host::settings::{Limits, Origin, PluginConfig, SecretRef, SecretSource};
+use cordon_input::diagnostic::{self, InputErrors, SourceFile};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
@@ -25,128 +25,6 @@ pub struct Config {
     pub inventory_path: Option<PathBuf>,
     /// Plugins by the name playbooks use.
     pub plugins: BTreeMap<String, PluginConfig>,
-}
-
-/// One plugin's configuration.
-#[derive(Debug, Clone)]
-pub struct PluginConfig {
-    /// The name playbooks use for it.
-    pub name: String,
-    /// The component file.
-    pub component: PathBuf,
-    /// The pinned sha256 of the component file (lowercase hex).
-    pub sha256: String,
-    /// Origins the plugin may send HTTP requests to; everything else is denied.
-    pub allowed_hosts: Vec<Origin>,
-    /// Secrets granted to the plugin, by the name the plugin asks for.
-    pub secrets: BTreeMap<String, SecretRef>,
-    /// Plain configuration values the plugin reads with `config(key)`.
-    pub config: BTreeMap<String, String>,
-    pub limits: Limits,
-}
-
-/// Per-plugin resource limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Wall-clock limit of one call, in milliseconds.
-    pub timeout_ms: u64,
-    /// CPU time one call may spend running guest code, in milliseconds.
-    pub cpu_ms: u64,
-    /// Linear memory cap per instance, in MiB.
-    pub memory_mb: u64,
-    /// How many calls may run at once.
-    pub concurrency: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            timeout_ms: 10_000,
-            cpu_ms: 2_000,
-            memory_mb: 64,
-            concurrency: 16,
-        }
-    }
-}
-
-/// A scheme, host and port a plugin may reach, e.g. `https://iam.amazonaws.com:443`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Origin {
-    /// Parses `scheme://host[:port]` (a trailing `/` is allowed, a path is not).
-    pub fn parse(text: &str) -> Result<Origin, String> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| format!("`{text}` is not an origin like https://host[:port]"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            _ => return Err(format!("scheme `{scheme}` is not http or https")),
-        };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains(['/', '?', '#', '@']) {
-            return Err(format!(
-                "`{text}` must be an origin only (scheme, host, port), without path, query or user"
-            ));
-        }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| format!("port `{port}` in `{text}` is not a number"))?;
-                (host, port)
-            }
-            _ => (rest, default_port),
-        };
-        if host.is_empty() {
-            return Err(format!("`{text}` has no host"));
-        }
-        Ok(Origin {
-            scheme,
-            host: host.to_ascii_lowercase(),
-            port,
-        })
-    }
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
-    }
-}
-
-/// Where a secret's value comes from. The value itself is read only when the
-/// plugin is loaded and never printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRef {
-    pub source: SecretSource,
-    /// `file:line:col` of the reference in the config, for error messages.
-    pub location: String,
-}
-
-/// The two places a secret can come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// `env:NAME`: an environment variable of the `cordon` process.
-    Env(String),
-    /// `file:PATH`: a file's content, without its trailing newline.
-    File(PathBuf),
-}
-
-impl fmt::Display for SecretSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretSource::Env(name) => write!(f, "environment variable {name}"),
-            SecretSource::File(path) => write!(f, "file {}", path.display()),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -352,21 +230,6 @@ fn validate_plugin(
         config: raw.config,
         limits,
     })
-}
-
-/// Turns a problem found after parsing (e.g. a missing secret) into an input error.
-pub fn located_error(location: &str, field: String, message: String) -> InputError {
-    let mut parts = location.rsplitn(3, ':');
-    let column = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1);
-    let line = parts.next().and_then(|l| l.parse().ok()).unwrap_or(1);
-    let path = parts.next().unwrap_or(location);
-    InputError {
-        path: PathBuf::from(path),
-        line,
-        column,
-        field,
-        message,
-    }
 }
 
 #[cfg(test)]

@@ -1,20 +1,14 @@
-//! Cordon: containment orchestration for identity abuse.
+//! Cordon: containment orchestration for identity abuse — the operator
+//! [`config`], run and incident [`report`]s, and the [`cli`].
 //!
-//! Data flows one way: a [`signal`] matches a [`playbook`]'s trigger; the
-//! [`engine`] plans its steps, asks the [`authority`] decision point about
-//! each action, writes the intent to the [`store`], calls the provider
-//! [`plugin`] in its sandbox, writes the outcome, and the [`report`] shows it.
+//! The work is done by the crates below this one, and data flows one way
+//! through them: `cordon-types` (the vocabulary) ← `cordon-input`
+//! (signals, playbooks) ← `cordon-store` (durable state, one commit path)
+//! ← `cordon-authority` (who may do what) ← `cordon-plugin-host` (sandboxed
+//! provider plugins) ← `cordon-engine` (runs) ← `cordon`.
 
-pub mod audit;
-pub mod authority;
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
-pub mod diagnostic;
-pub mod engine;
-pub mod identity;
-pub mod inventory;
-pub mod playbook;
-pub mod plugin;
 pub mod report;
-pub mod signal;
-pub mod store;

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 /// The built `cordon` binary.
 pub fn binary() -> PathBuf {
-    super::required_path("CORDON_BIN", "target/debug/cordon")
+    super::required_path("CORDON_BIN", "target/e2e/cordon")
 }
 
 /// A built plugin component, e.g. `aws` → `target/plugins/aws.wasm`.

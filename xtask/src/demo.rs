@@ -34,7 +34,7 @@ struct Cordon {
 
 impl Cordon {
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(root().join("target/debug/cordon"));
+        let mut command = Command::new(crate::bin_dir().join("cordon"));
         command
             .args(args)
             .arg("--config")
@@ -183,7 +183,7 @@ pub fn run() -> Result<()> {
     }
     println!(
         "\nDone. Open {} in a browser for the review; the runs stay in target/demo \
-         (`target/debug/cordon runs list --config target/demo/cordon.toml`).",
+         (`target/e2e/cordon runs list --config target/demo/cordon.toml`).",
         html.strip_prefix(&root).unwrap_or(&html).display()
     );
     Ok(())

@@ -97,10 +97,81 @@ fn build() -> Result<()> {
         std::fs::copy(&built, out.join(format!("{plugin}.wasm")))
             .with_context(|| format!("copying {}", built.display()))?;
     }
-    // The same package selection as the tests, so both share one build of
-    // every dependency (features unify per selection).
-    println!("==> building cordon and cordon-sim");
-    run(cargo().args(["build", "--bins"]).args(native_packages()))?;
+    // The same package selection, profile and features as the tests, so
+    // both share one build of every dependency (features unify per selection).
+    println!("==> checking the crate graph");
+    check_layers()?;
+    println!("==> building cordon and cordon-sim (profile {PROFILE})");
+    run(cargo().args(["build", "--bins"]).args(native_args()))?;
+    Ok(())
+}
+
+/// The profile `test`, `demo` and `bench` build with: dev, with the plugin
+/// host and the simulators optimised (see the workspace Cargo.toml).
+pub const PROFILE: &str = "e2e";
+
+/// Where the `PROFILE` build puts binaries.
+pub fn bin_dir() -> PathBuf {
+    root().join("target").join(PROFILE)
+}
+
+/// `cargo build`/`test` arguments for every native package: the profile,
+/// the test-only failpoints, and the package selection.
+fn native_args() -> Vec<String> {
+    let mut args = vec![
+        "--profile".to_string(),
+        PROFILE.to_string(),
+        "--features".to_string(),
+        "cordon/failpoints".to_string(),
+    ];
+    args.extend(native_packages());
+    args
+}
+
+/// The host's layers, lowest first. Each may depend only on layers below it;
+/// Cargo already refuses cycles, and this keeps the order from drifting.
+pub const LAYERS: &[&str] = &[
+    "cordon-types",
+    "cordon-input",
+    "cordon-store",
+    "cordon-authority",
+    "cordon-plugin-host",
+    "cordon-engine",
+    "cordon",
+];
+
+/// Fails if a host crate depends on a crate of its own layer or above.
+fn check_layers() -> Result<()> {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(root())
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !output.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let mut problems = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        let name = package["name"].as_str().unwrap_or_default();
+        let Some(layer) = LAYERS.iter().position(|l| *l == name) else {
+            continue;
+        };
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            if dep["kind"].as_str() == Some("dev") {
+                continue;
+            }
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            if let Some(dep_layer) = LAYERS.iter().position(|l| *l == dep_name)
+                && dep_layer >= layer
+            {
+                problems.push(format!("{name} depends on {dep_name}, which is not below it"));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("the crate graph breaks its layering:\n  {}", problems.join("\n  "));
+    }
     Ok(())
 }
 
@@ -129,9 +200,9 @@ fn test(extra: &[String]) -> Result<()> {
     println!("==> running every other test");
     run(cargo()
         .arg("test")
-        .args(native_packages())
+        .args(native_args())
         .args(extra)
-        .env("CORDON_BIN", root.join("target/debug/cordon"))
+        .env("CORDON_BIN", bin_dir().join("cordon"))
         .env("CORDON_PLUGINS", root.join("target/plugins"))
         .env("CORDON_VENV", setup::venv()))
 }

@@ -2,13 +2,14 @@
 
 use super::context::Context;
 use super::{EXIT_ERROR, EXIT_OK};
+use cordon_store::StoreExt;
 use std::io::Write;
 use std::path::Path;
 
 /// Recomputes the hash chain; names the first broken record.
 pub fn verify(config_path: &Path) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
-    let verification = ctx.store.audit_log().verify()?;
+    let verification = ctx.store.verify_audit()?;
     match verification.first_break {
         None => {
             println!(
@@ -32,8 +33,8 @@ pub fn export(config_path: &Path, format: &str) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for record in ctx.store.audit_log().records() {
-        serde_json::to_writer(&mut out, &record?)?;
+    for record in ctx.store.audit_records()? {
+        serde_json::to_writer(&mut out, &record)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;

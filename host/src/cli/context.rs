@@ -1,27 +1,32 @@
 //! What most commands load: the config, the store, the decision point and
 //! the plugins.
 
-use crate::authority::{AllowAll, Authority, AuthorityModel, DecisionPoint};
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::inventory::Inventory;
-use crate::plugin::PluginHost;
-use crate::store::Store;
 use anyhow::bail;
+use cordon_authority::{AllowAll, Authority, AuthorityModel, DecisionPoint, Inventory};
+use cordon_engine::Engine;
+use cordon_plugin_host::{LoadError, PluginConfig, PluginHost};
+use cordon_store::{SledStore, Store};
 use std::path::Path;
 use std::sync::Arc;
 
 /// The config, the open store, and the authority model if one is configured.
 pub struct Context {
+    /// The operator config.
     pub config: Config,
-    pub store: Arc<Store>,
+    /// The open store.
+    pub store: Arc<dyn Store>,
+    /// The authority, when the config names a model.
     pub authority: Option<Arc<Authority>>,
+    /// The inventory (empty when none is configured).
     pub inventory: Arc<Inventory>,
 }
 
 /// The model and inventory a config names, read before anything is opened.
 pub struct Models {
+    /// The authority model, if configured.
     pub authority: Option<AuthorityModel>,
+    /// The inventory.
     pub inventory: Inventory,
 }
 
@@ -51,16 +56,11 @@ impl Context {
 
     /// Opens the store for an already loaded config and models.
     pub fn with(config: Config, models: Models) -> anyhow::Result<Context> {
-        let store = Arc::new(Store::open(&config.store_path)?);
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
         let inventory = Arc::new(models.inventory);
-        let authority = match models.authority {
-            Some(model) => Some(Arc::new(Authority::new(
-                model,
-                (*inventory).clone(),
-                store.clone(),
-            )?)),
-            None => None,
-        };
+        let authority = models
+            .authority
+            .map(|model| Arc::new(Authority::new(model, (*inventory).clone(), store.clone())));
         Ok(Context {
             config,
             store,
@@ -96,6 +96,22 @@ impl Context {
 
     /// Loads the named plugins.
     pub async fn plugins(&self, names: &[String]) -> anyhow::Result<Arc<PluginHost>> {
-        Ok(Arc::new(PluginHost::load(&self.config, Some(names)).await?))
+        Ok(Arc::new(load_plugins(&self.config, names).await?))
     }
+}
+
+/// Loads the plugins of `config` called `names`.
+pub async fn load_plugins(config: &Config, names: &[String]) -> Result<PluginHost, LoadError> {
+    let selected: Vec<&PluginConfig> = config
+        .plugins
+        .values()
+        .filter(|p| names.contains(&p.name))
+        .collect();
+    PluginHost::load(&selected, &config.cache_path).await
+}
+
+/// Loads every plugin of `config`.
+pub async fn load_all_plugins(config: &Config) -> Result<PluginHost, LoadError> {
+    let selected: Vec<&PluginConfig> = config.plugins.values().collect();
+    PluginHost::load(&selected, &config.cache_path).await
 }

@@ -3,11 +3,9 @@
 
 use super::context::Context;
 use super::{EXIT_INVALID_INPUT, EXIT_OK};
-use crate::audit::AuditEvent;
-use crate::authority::model::parse_duration;
-use crate::report::rfc3339;
-use crate::store::{GrantRecord, now_ms};
-use anyhow::bail;
+use cordon_authority::grants::{self, GrantError, Revoked};
+use cordon_authority::model::parse_duration;
+use cordon_types::{now_ms, rfc3339};
 use serde_json::json;
 use std::path::Path;
 
@@ -21,9 +19,6 @@ pub async fn commander(
 ) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let authority = ctx.require_authority("grant commander")?;
-    let Some(rule) = &authority.model().commander else {
-        bail!("the authority model has no [commander] rule: nobody may grant commander authority");
-    };
     let ttl = match parse_duration(ttl) {
         Ok(ttl) => ttl,
         Err(message) => {
@@ -31,56 +26,20 @@ pub async fn commander(
             return Ok(EXIT_INVALID_INPUT);
         }
     };
-    if ttl > rule.max_ttl {
-        eprintln!(
-            "error: --ttl: {} is longer than the model's max_ttl of {}",
-            humanize(ttl.as_secs()),
-            humanize(rule.max_ttl.as_secs())
-        );
-        return Ok(EXIT_INVALID_INPUT);
-    }
-    if !rule
-        .granted_by
-        .iter()
-        .any(|team| authority.model().is_member(granter, team))
-    {
-        ctx.store.audit(AuditEvent {
-            kind: "grant.refused",
-            incident: Some(incident.to_string()),
-            principal: Some(granter.to_string()),
-            data: json!({ "to": principal, "granted_by": rule.granted_by }),
-            ..Default::default()
-        })?;
-        ctx.store.sync().await?;
-        bail!(
-            "{granter} may not grant commander authority: that takes a member of team {}",
-            rule.granted_by.join(" or ")
-        );
-    }
-    let now = now_ms();
-    let grant = GrantRecord {
-        id: format!("grant-{}", uuid::Uuid::now_v7().simple()),
-        incident: incident.to_string(),
-        principal: principal.to_string(),
-        granted_by: granter.to_string(),
-        created_at: now,
-        expires_at: now + ttl.as_millis() as i64,
-        revoked_at: None,
-        revoked_by: None,
+    let model = authority.model();
+    let grant = match grants::create(ctx.store.as_ref(), model, incident, principal, ttl, granter).await {
+        Ok(grant) => grant,
+        Err(err @ GrantError::TooLong { .. }) => {
+            eprintln!("error: --ttl: {err}");
+            return Ok(EXIT_INVALID_INPUT);
+        }
+        Err(err) => return Err(err.into()),
     };
-    ctx.store.audit(AuditEvent {
-        kind: "grant.created",
-        incident: Some(incident.to_string()),
-        principal: Some(granter.to_string()),
-        data: json!({
-            "grant": grant.id, "to": principal, "effects": rule.effects,
-            "expires_at": rfc3339(grant.expires_at),
-        }),
-        ..Default::default()
-    })?;
-    ctx.store.put_grant(&grant)?;
-    ctx.store.sync().await?;
-    let effects: Vec<String> = rule.effects.iter().map(|e| e.to_string()).collect();
+    let effects: Vec<String> = model
+        .commander
+        .iter()
+        .flat_map(|rule| rule.effects.iter().map(|e| e.to_string()))
+        .collect();
     println!(
         "{}: {principal} is incident commander for {incident} until {} (may {} in every domain; never restore)",
         grant.id,
@@ -94,39 +53,13 @@ pub async fn commander(
 pub async fn revoke(config_path: &Path, grant_id: &str, principal: &str) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let authority = ctx.require_authority("grant revoke")?;
-    let Some(mut grant) = ctx.store.grants()?.into_iter().find(|g| g.id == grant_id) else {
-        bail!("no commander grant `{grant_id}`");
-    };
-    let may = grant.granted_by == principal
-        || authority.model().commander.as_ref().is_some_and(|rule| {
-            rule.granted_by
-                .iter()
-                .any(|team| authority.model().is_member(principal, team))
-        });
-    if !may {
-        bail!(
-            "{principal} may not revoke {grant_id}: only its granter or a member of a granting team can"
-        );
+    match grants::revoke(ctx.store.as_ref(), authority.model(), grant_id, principal).await? {
+        Revoked::Already(_) => println!("{grant_id} was already revoked"),
+        Revoked::Now(grant) => println!(
+            "{grant_id} revoked: {} is no longer incident commander for {}",
+            grant.principal, grant.incident
+        ),
     }
-    if grant.revoked_at.is_some() {
-        println!("{grant_id} was already revoked");
-        return Ok(EXIT_OK);
-    }
-    grant.revoked_at = Some(now_ms());
-    grant.revoked_by = Some(principal.to_string());
-    ctx.store.audit(AuditEvent {
-        kind: "grant.revoked",
-        incident: Some(grant.incident.clone()),
-        principal: Some(principal.to_string()),
-        data: json!({ "grant": grant.id, "from": grant.principal }),
-        ..Default::default()
-    })?;
-    ctx.store.put_grant(&grant)?;
-    ctx.store.sync().await?;
-    println!(
-        "{grant_id} revoked: {} is no longer incident commander for {}",
-        grant.principal, grant.incident
-    );
     Ok(EXIT_OK)
 }
 
@@ -163,12 +96,4 @@ pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
         }
     }
     Ok(EXIT_OK)
-}
-
-fn humanize(secs: u64) -> String {
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (h, 0, 0) if h > 0 => format!("{h}h"),
-        (0, m, 0) => format!("{m}m"),
-        (h, m, s) => format!("{h}h{m}m{s}s"),
-    }
 }

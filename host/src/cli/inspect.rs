@@ -3,17 +3,17 @@
 use super::EXIT_OK;
 use super::run::exit_code;
 use crate::config::Config;
-use crate::playbook::Playbook;
-use crate::plugin::{CacheUse, PluginHost};
 use crate::report::{RunReport, RunSummary};
-use crate::store::Store;
+use cordon_input::Playbook;
+use cordon_plugin_host::CacheUse;
+use cordon_store::{SledStore, Store};
 use anyhow::bail;
 use serde_json::json;
 use std::path::Path;
 
 pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let store = Store::open(&config.store_path)?;
+    let store = SledStore::open(&config.store_path)?;
     let mut summaries = Vec::new();
     for run in store.runs()? {
         let actions = store.actions(&run.run_id)?.len();
@@ -41,7 +41,7 @@ pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
 
 pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let store = Store::open(&config.store_path)?;
+    let store = SledStore::open(&config.store_path)?;
     let run = store.run(run_id)?;
     let actions = store.actions(run_id)?;
     let report = RunReport::new(&run, &actions);
@@ -59,7 +59,7 @@ pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result
 
 pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let host = PluginHost::load(&config, None).await?;
+    let host = super::context::load_all_plugins(&config).await?;
     let mut rows = Vec::new();
     for (name, plugin) in &config.plugins {
         let info = host.info(name).expect("loaded");
@@ -111,7 +111,7 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
                 .join(", ")
         );
     };
-    let host = PluginHost::load(&config, Some(&[name.to_string()])).await?;
+    let host = super::context::load_plugins(&config, &[name.to_string()]).await?;
     let info = host.info(name).expect("loaded");
     if json {
         let value = json!({
@@ -212,7 +212,7 @@ pub async fn playbook_check(config_path: &Path, file: &Path) -> anyhow::Result<u
     let config = Config::load(config_path)?;
     let playbook = Playbook::load(file)?;
     let names = super::plugins_used(&config, config_path, &playbook)?;
-    let host = PluginHost::load(&config, Some(&names)).await?;
+    let host = super::context::load_plugins(&config, &names).await?;
     playbook.check(&host)?;
     println!(
         "{}: playbook `{}` is valid ({} steps, owner {})",

@@ -17,9 +17,8 @@ mod restore;
 mod run;
 
 use crate::config::Config;
-use crate::diagnostic::{InputError, InputErrors};
-use crate::playbook::Playbook;
-use crate::plugin::LoadError;
+use cordon_input::{InputError, InputErrors, Playbook};
+use cordon_plugin_host::LoadError;
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,7 +1,7 @@
 //! Live progress of a run on a terminal.
 
-use crate::engine::Event;
-use crate::store::ActionStatus;
+use cordon_engine::Event;
+use cordon_types::ActionStatus;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use tokio::sync::mpsc;

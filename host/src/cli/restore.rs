@@ -4,8 +4,8 @@ use super::EXIT_OK;
 use super::context::Context;
 use super::progress::Progress;
 use super::run::print_run;
-use crate::engine::plan_restore;
-use crate::store::RunKind;
+use cordon_engine::plan_restore;
+use cordon_types::RunKind;
 use anyhow::{Context as _, bail};
 use std::path::Path;
 
@@ -36,7 +36,7 @@ pub async fn restore(
     names.sort();
     names.dedup();
     let plugins = ctx.plugins(&names).await?;
-    let plan = plan_restore(&run, &actions, &plugins);
+    let plan = plan_restore(&run, &actions, plugins.as_ref());
     let irreversible = plan.irreversible.clone();
     if !json && !irreversible.is_empty() {
         println!("Cannot be undone:");
@@ -67,5 +67,5 @@ pub async fn restore(
         .context("the restore stopped before it finished; `cordon resume` continues it")?;
     drop(engine);
     progress.finish().await;
-    print_run(&ctx.store, &restored, json, config_path)
+    print_run(ctx.store.as_ref(), &restored, json, config_path)
 }

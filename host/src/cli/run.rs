@@ -3,15 +3,13 @@
 use super::context::{Context, Models};
 use super::progress::Progress;
 use super::{EXIT_ACTIONS_FAILED, EXIT_AWAITING_APPROVAL, EXIT_OK};
-use crate::authority::automation_principal;
 use crate::config::Config;
-use crate::diagnostic::{InputError, SourceFile};
-use crate::engine::{RunRequest, stored_inputs};
-use crate::playbook::Playbook;
-use crate::plugin::PluginHost;
 use crate::report::RunReport;
-use crate::signal::Signal;
-use crate::store::{RunKind, RunRecord, RunStatus, Store};
+use cordon_authority::automation_principal;
+use cordon_engine::{RunRequest, stored_inputs};
+use cordon_input::{InputError, Playbook, Signal, SourceFile};
+use cordon_store::Store;
+use cordon_types::{RunKind, RunRecord, RunStatus};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
@@ -42,12 +40,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .into());
     }
     let plugin_names = super::plugins_used(&config, &args.config, &playbook)?;
-    let plugins = std::sync::Arc::new(PluginHost::load(&config, Some(&plugin_names)).await?);
+    let plugins = std::sync::Arc::new(super::context::load_plugins(&config, &plugin_names).await?);
     playbook.check(plugins.as_ref())?;
     // Only now, with every input valid, is the store opened.
     let ctx = Context::with(config, models)?;
 
-    if let Some(open) = unfinished_run_for(&ctx.store, &playbook.name, &signal.id)? {
+    if let Some(open) = unfinished_run_for(ctx.store.as_ref(), &playbook.name, &signal.id)? {
         bail!(
             "run {} of playbook `{}` for signal `{}` has not finished ({}); \
              continue it with `cordon resume --config {}` (or approve what it waits for) \
@@ -78,7 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .context("the run stopped before it finished; `cordon resume` continues it")?;
     drop(engine);
     progress.finish().await;
-    print_run(&ctx.store, &run, args.json, &args.config)
+    print_run(ctx.store.as_ref(), &run, args.json, &args.config)
 }
 
 /// `cordon resume`: continue every run that was interrupted (or whose
@@ -128,7 +126,7 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
 /// Resumes one run with progress shown unless `quiet`.
 pub async fn resume_one(
     ctx: &Context,
-    plugins: std::sync::Arc<crate::plugin::PluginHost>,
+    plugins: std::sync::Arc<cordon_plugin_host::PluginHost>,
     run_id: &str,
     quiet: bool,
 ) -> anyhow::Result<(RunRecord, RunReport)> {
@@ -152,12 +150,12 @@ pub fn plugins_of_run(run: &RunRecord) -> anyhow::Result<Vec<String>> {
                 stored_inputs(run).with_context(|| format!("run {}", run.run_id))?;
             playbook.steps.iter().map(|s| s.plugin.clone()).collect()
         }
-        RunKind::Restore { plan, .. } => crate::engine::plugins_of(plan),
+        RunKind::Restore { plan, .. } => cordon_engine::plugins_of(plan),
     })
 }
 
 fn unfinished_run_for(
-    store: &Store,
+    store: &dyn Store,
     playbook: &str,
     signal_id: &str,
 ) -> anyhow::Result<Option<RunRecord>> {
@@ -170,7 +168,7 @@ fn unfinished_run_for(
 }
 
 /// Prints a run's report and returns its exit code.
-pub fn print_run(store: &Store, run: &RunRecord, json: bool, config: &Path) -> anyhow::Result<u8> {
+pub fn print_run(store: &dyn Store, run: &RunRecord, json: bool, config: &Path) -> anyhow::Result<u8> {
     let actions = store.actions(&run.run_id)?;
     let report = RunReport::new(run, &actions);
     if json {

@@ -1,29 +1,39 @@
 //! The post-incident review: everything Cordon did for one incident.
 
 use super::rfc3339;
-use crate::audit::AuditRecord;
-use crate::authority::{AuthorityModel, Decision};
-use crate::identity::Identity;
-use crate::store::{ActionRecord, ActionStatus, RunKind, RunRecord, Store, StoreError};
+use cordon_authority::AuthorityModel;
+use cordon_store::{AuditRecord, Store, StoreError, StoreExt};
+use cordon_types::audit::Answer;
+use cordon_types::{ActionRecord, ActionStatus, AuditEvent, Decision, Identity, RunKind, RunRecord};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The report of `cordon report INCIDENT`.
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentReport {
+    /// The incident's id.
     pub incident: String,
+    /// When the report was built (RFC 3339).
     pub generated_at: String,
     /// When and by which signal the incident was opened for incident response.
     pub opened: Option<Opened>,
+    /// Every run of the incident, containment and restore.
     pub runs: Vec<RunLine>,
     /// From the start of each run to the containment of its last identity.
     pub time_to_contain_ms: Option<i64>,
+    /// The abused identities of the incident's containment runs.
     pub identities: Vec<IdentityLine>,
+    /// Actions waiting for an approval.
     pub pending_approvals: Vec<PendingLine>,
+    /// Applied state-changing actions that can still be restored, and who may restore them.
     pub restorable: Vec<RestorableLine>,
+    /// Applied actions that a restore run has undone.
     pub restored: Vec<RestoredLine>,
+    /// Applied state-changing actions that have no restore action.
     pub irreversible: Vec<ActionLine>,
+    /// The grants of authority given for the incident.
     pub grants: Vec<GrantLine>,
+    /// The audit trail of the incident and its runs, one line per event (action intents left out).
     pub timeline: Vec<TimelineLine>,
 }
 
@@ -129,7 +139,7 @@ impl IncidentReport {
     /// `plugin.action` to its restore action for reversible actions (from
     /// the plugins' `describe`), when plugins could be loaded.
     pub fn build(
-        store: &Store,
+        store: &dyn Store,
         incident: &str,
         model: Option<&AuthorityModel>,
         restore_with: &BTreeMap<String, Option<String>>,
@@ -174,7 +184,7 @@ impl IncidentReport {
 
         let mut report = IncidentReport {
             incident: incident.to_string(),
-            generated_at: rfc3339(crate::store::now_ms()),
+            generated_at: rfc3339(cordon_types::now_ms()),
             opened: opened.map(|o| Opened {
                 at: rfc3339(o.opened_at),
                 by_signal: o.opened_by,
@@ -232,8 +242,7 @@ impl IncidentReport {
             .filter_map(|i| i.time_to_contain_ms)
             .max();
 
-        for record in store.audit_log().records() {
-            let record = record?;
+        for record in store.audit_records()? {
             let ours = record.incident.as_deref() == Some(incident)
                 || record.run_id.as_ref().is_some_and(|r| run_ids.contains(r));
             if ours && record.kind != "action.intent" {
@@ -250,7 +259,7 @@ impl IncidentReport {
 
     fn identity_lines(
         &mut self,
-        store: &Store,
+        store: &dyn Store,
         run: &RunRecord,
         actions: &[ActionRecord],
     ) -> Result<(), StoreError> {
@@ -259,7 +268,7 @@ impl IncidentReport {
             .into_iter()
             .map(|f| (f.identity, f))
             .collect();
-        let Ok((_, signal)) = crate::engine::stored_inputs(run) else {
+        let Ok((_, signal)) = cordon_engine::stored_inputs(run) else {
             return Ok(());
         };
         for (index, identity) in signal.identities.iter().enumerate() {
@@ -367,77 +376,82 @@ impl IncidentReport {
 
 /// One sentence for a timeline entry.
 fn summarize(record: &AuditRecord) -> String {
-    let d = &record.data;
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let target = || {
-        serde_json::from_value::<Identity>(d["target"].clone())
-            .map(|t| t.label())
-            .unwrap_or_default()
+    let event = match record.event() {
+        Ok(event) => event,
+        Err(err) => return format!("{} (unreadable: {err})", record.kind),
     };
-    match record.kind.as_str() {
-        "run.started" => format!(
-            "run {} of playbook {} started for signal {} ({}, {})",
-            record.run_id.clone().unwrap_or_default(),
-            s(&d["playbook"]),
-            s(&d["signal"]["id"]),
-            s(&d["signal"]["kind"]),
-            s(&d["signal"]["severity"])
+    let run = || record.run_id.clone().unwrap_or_default();
+    match event {
+        AuditEvent::RunStarted {
+            playbook, signal, ..
+        } => format!(
+            "run {} of playbook {playbook} started for signal {} ({}, {})",
+            run(),
+            signal.id,
+            signal.kind,
+            signal.severity
         ),
-        "incident.opened" => format!(
-            "incident opened by signal {} ({}): team {} may act in every domain",
-            s(&d["signal"]),
-            s(&d["severity"]),
-            s(&d["incident_response"])
+        AuditEvent::IncidentOpened {
+            signal,
+            severity,
+            incident_response,
+            ..
+        } => format!(
+            "incident opened by signal {signal} ({severity}): team {incident_response} may act in every domain"
         ),
-        "decision" => {
-            let decision = &d["decision"];
-            let why = [&decision["rule"], &decision["reason"]]
-                .iter()
-                .find_map(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            format!(
-                "{} {} on {}: {why}",
-                s(&decision["decision"]),
-                s(&d["action"]),
-                target()
-            )
+        AuditEvent::Decision {
+            action, decision, ..
+        } => {
+            let (verdict, why) = match &decision {
+                Decision::Allowed { rule } => ("allowed", rule),
+                Decision::NeedsApproval { reason, .. } => ("needs-approval", reason),
+                Decision::Denied { reason } => ("denied", reason),
+            };
+            format!("{verdict} {} on {}: {why}", action.action, action.target.label())
         }
-        "action.outcome" => format!(
-            "{} {} on {}: {}",
-            s(&d["status"]),
-            s(&d["action"]),
-            target(),
-            s(&d["detail"])
+        AuditEvent::ActionIntent { action, attempt, .. } => format!(
+            "attempt {attempt} of {} on {}",
+            action.action,
+            action.target.label()
         ),
-        "approval.granted" => format!("approved {} on {}", s(&d["action"]), target()),
-        "approval.rejected" => format!("rejected {} on {}", s(&d["action"]), target()),
-        "approval.refused" => format!(
-            "refused an approval by a principal without the right (action {})",
-            s(&d["action_key"])
+        AuditEvent::ActionOutcome {
+            action,
+            status,
+            detail,
+            ..
+        } => format!(
+            "{} {} on {}: {detail}",
+            status.as_str(),
+            action.action,
+            action.target.label()
         ),
-        "grant.created" => format!(
-            "commander authority granted to {} until {} ({})",
-            s(&d["to"]),
-            s(&d["expires_at"]),
-            s(&d["grant"])
+        AuditEvent::ApprovalGranted(Answer { action, target, .. }) => {
+            format!("approved {action} on {}", target.label())
+        }
+        AuditEvent::ApprovalRejected(Answer { action, target, .. }) => {
+            format!("rejected {action} on {}", target.label())
+        }
+        AuditEvent::ApprovalRefused { action_key, .. } => format!(
+            "refused an approval by a principal without the right (action {action_key})"
         ),
-        "grant.revoked" => format!(
-            "commander grant {} of {} revoked",
-            s(&d["grant"]),
-            s(&d["from"])
+        AuditEvent::GrantCreated {
+            grant,
+            to,
+            expires_at,
+            ..
+        } => format!("commander authority granted to {to} until {expires_at} ({grant})"),
+        AuditEvent::GrantRevoked { grant, from } => {
+            format!("commander grant {grant} of {from} revoked")
+        }
+        AuditEvent::GrantRefused { to, .. } => format!("refused a commander grant to {to}"),
+        AuditEvent::RestoreRequested {
+            of_run, actions, ..
+        } => format!(
+            "restore of run {of_run} requested ({} actions)",
+            actions.len()
         ),
-        "grant.refused" => format!("refused a commander grant to {}", s(&d["to"])),
-        "restore.requested" => format!(
-            "restore of run {} requested ({} actions)",
-            s(&d["of_run"]),
-            d["actions"].as_array().map(Vec::len).unwrap_or(0)
-        ),
-        "run.finished" | "run.paused" => format!(
-            "run {} {}",
-            record.run_id.clone().unwrap_or_default(),
-            s(&d["status"])
-        ),
-        other => other.to_string(),
+        AuditEvent::RunFinished(end) | AuditEvent::RunPaused(end) => {
+            format!("run {} {}", run(), end.status.as_str())
+        }
     }
 }

@@ -1,9 +1,8 @@
 //! Run reports: the JSON object of `--json` and the human summary.
 
-use crate::authority::Decision;
-use crate::identity::Identity;
-use crate::plugin::RequestRecord;
-use crate::store::{ActionRecord, ActionStatus, Millis, RunRecord};
+use cordon_types::{Decision, Identity, RequestRecord};
+pub use cordon_types::rfc3339;
+use cordon_types::{ActionRecord, ActionStatus, RunRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -17,41 +16,64 @@ pub use render::{html, markdown};
 /// A run and its actions, as `cordon run --json` and `cordon runs show --json` print it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The run's unique id.
     pub run_id: String,
+    /// The playbook's name.
     pub playbook: String,
     /// `running`, `completed`, `partial` or `failed`.
     pub status: String,
+    /// Whether actions were only planned, not applied.
     pub dry_run: bool,
+    /// The `id` of the signal the run answered.
     pub signal: String,
+    /// The incident the signal belongs to, if any.
     pub incident: Option<String>,
+    /// Whom the run acts as.
     pub principal: String,
+    /// When the run started (RFC 3339).
     pub started_at: String,
+    /// When the run finished (RFC 3339); `None` while it has not.
     pub finished_at: Option<String>,
     /// From the start of the run to the last successful containment action.
     pub time_to_contain_ms: Option<i64>,
+    /// How many of the run's actions are in each status.
     pub summary: BTreeMap<String, usize>,
+    /// The run's actions, in creation order.
     pub actions: Vec<ActionReport>,
 }
 
 /// One action in a [`RunReport`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionReport {
+    /// The id of the playbook step that produced it.
     pub step: String,
+    /// The plugin's name in the operator config.
     pub plugin: String,
+    /// The name of the plugin action called.
     pub action: String,
+    /// What the action does to its target, as the plugin declares it.
     pub effect: String,
+    /// The identity the action is applied to.
     pub target: Identity,
     /// `applied`, `already-applied`, `planned`, `failed`, `denied`, `skipped` or `running`.
     pub status: String,
+    /// Calls made so far (retries and resumes included).
     pub attempts: u32,
+    /// A one-line description of the outcome, or of why it failed, was denied or skipped.
     pub detail: String,
+    /// The authority decision, once one is recorded.
     pub decision: Option<Decision>,
+    /// The idempotency key the plugin gets, derived from (run, step, target).
     pub idempotency_key: String,
+    /// Facts the plugin reported; omitted when empty.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence: BTreeMap<String, String>,
+    /// What the restore action needs; omitted when empty.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub restore: BTreeMap<String, String>,
+    /// Outbound requests of every attempt.
     pub requests: Vec<RequestRecord>,
+    /// When the action reached a final state (RFC 3339); `None` until it has.
     pub finished_at: Option<String>,
 }
 
@@ -225,28 +247,30 @@ fn truncate(text: &str, width: usize) -> String {
     }
 }
 
-/// RFC 3339 (UTC, milliseconds) of a [`Millis`] timestamp.
-pub fn rfc3339(ms: Millis) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
 
 /// One line per run for `cordon runs list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
+    /// The run's unique id.
     pub run_id: String,
+    /// The playbook's name.
     pub playbook: String,
+    /// `running`, `completed`, `partial` or `failed`.
     pub status: String,
+    /// The `id` of the signal the run answered.
     pub signal: String,
+    /// The incident the signal belongs to, if any.
     pub incident: Option<String>,
+    /// Whether actions were only planned, not applied.
     pub dry_run: bool,
+    /// When the run started (RFC 3339).
     pub started_at: String,
+    /// How many actions the run has.
     pub actions: usize,
 }
 
 impl RunSummary {
+    /// The summary of a stored run that has `actions` actions.
     pub fn new(run: &RunRecord, actions: usize) -> RunSummary {
         RunSummary {
             run_id: run.run_id.clone(),

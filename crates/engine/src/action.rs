@@ -1,0 +1,189 @@
+//! Running one action: decision, intent, plugin call, retries, outcome —
+//! each committed (audit event and record together) before the next step.
+
+use crate::RunContext;
+use crate::gate::backoff;
+use crate::record::{self, entry, outcome, settle};
+use cordon_authority::{DecisionError, DecisionRequest};
+use cordon_plugin_host::CallError;
+use cordon_store::{Batch, StoreError};
+use cordon_types::{
+    ActionRecord, ActionRef, ActionRequest, ActionStatus, AuditEvent, Decision, OutcomeStatus,
+    ProviderError, now_ms,
+};
+
+/// Has the authority decide (once per action; the decision is recorded
+/// before anything else happens), then acts on the answer: run it, deny it,
+/// or wait for — or apply — an approval.
+pub(crate) async fn decide_and_run(
+    ctx: &RunContext,
+    mut record: ActionRecord,
+    retries: u32,
+) -> Result<ActionRecord, StoreError> {
+    if record.decision.is_none() {
+        record.decision = Some(decide(ctx, &mut record)?);
+    }
+    match record.decision.clone() {
+        Some(Decision::Allowed { .. }) => run(ctx, record, retries).await,
+        Some(Decision::Denied { reason }) => settle(ctx, record, ActionStatus::Denied, reason).await,
+        Some(Decision::NeedsApproval { approvers, reason }) => match record.approval.clone() {
+            Some(approval) if approval.approved => run(ctx, record, retries).await,
+            Some(approval) => {
+                let why = approval
+                    .reason
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default();
+                let detail = format!("rejected by {}{why} ({reason})", approval.principal);
+                settle(ctx, record, ActionStatus::Denied, detail).await
+            }
+            None => {
+                if record.status != ActionStatus::AwaitingApproval {
+                    record.status = ActionStatus::AwaitingApproval;
+                    record.detail = format!(
+                        "{reason}; waiting for approval by a member of team {}",
+                        approvers.join(" or ")
+                    );
+                    record::commit(ctx, &record, None).await?;
+                }
+                Ok(record)
+            }
+        },
+        None => unreachable!("decided above"),
+    }
+}
+
+/// Decides `record` and applies the decision with its audit event (and, for
+/// an allowed action, its ledger charge) in one transaction. An allowed
+/// decision becomes durable with the action's intent, still before the
+/// plugin is called; any other is settled and committed at once. When the
+/// authority cannot decide, the action is denied: never allowed.
+fn decide(ctx: &RunContext, record: &mut ActionRecord) -> Result<Decision, StoreError> {
+    let request = DecisionRequest {
+        run_id: &ctx.run.run_id,
+        principal: &ctx.run.principal,
+        plugin: &record.plugin,
+        action: &record.action,
+        effect: record.effect,
+        target: &record.target,
+        incident: ctx.run.incident.as_deref(),
+        severity: ctx.signal.severity,
+    };
+    let decided = |decision: &Decision, record: &ActionRecord| {
+        let mut decided = record.clone();
+        decided.decision = Some(decision.clone());
+        let event = AuditEvent::Decision {
+            action: ActionRef::from(&decided),
+            decision: decision.clone(),
+            domain: decided.domain.clone(),
+        };
+        Batch::new().audit(entry(ctx, event)).action(&decided)
+    };
+    match ctx.authority.prepare(&request) {
+        Ok(prepared) => {
+            if record.domain.is_none() {
+                record.domain = prepared.domain.clone();
+            }
+            let snapshot = record.clone();
+            prepared.record(ctx.store.as_ref(), now_ms(), &mut |d| decided(d, &snapshot))
+        }
+        Err(DecisionError::Store(err)) => {
+            tracing::warn!(target = %record.target, "authority could not decide, denying: {err}");
+            let decision = Decision::Denied {
+                reason: format!(
+                    "{}; denied because nothing runs on a decision that could not be made",
+                    DecisionError::Store(err)
+                ),
+            };
+            ctx.store.apply(decided(&decision, record))?;
+            Ok(decision)
+        }
+    }
+}
+
+/// How many times one action waits out a rate limit before giving up.
+const MAX_RATE_LIMITED_WAITS: u32 = 20;
+
+/// Calls the plugin until the action succeeds, fails for good, or runs out of
+/// retries. Every attempt's intent is durable before the plugin is called; the
+/// outcome is durable before this returns.
+async fn run(
+    ctx: &RunContext,
+    mut record: ActionRecord,
+    retries: u32,
+) -> Result<ActionRecord, StoreError> {
+    let mut transient_failures = 0;
+    let mut rate_limited_waits = 0;
+    loop {
+        let slot = ctx.gates.slot(ctx.plugins.as_ref(), &record.plugin).await;
+        record.attempts += 1;
+        record.status = ActionStatus::Running;
+        // Fail closed: without its audit record, the call does not happen.
+        let intent = AuditEvent::ActionIntent {
+            action: ActionRef::from(&record),
+            attempt: record.attempts,
+            dry_run: ctx.run.dry_run,
+            params: record.params.clone(),
+        };
+        record::commit(ctx, &record, Some(intent)).await?;
+
+        let request = ActionRequest {
+            action: record.action.clone(),
+            target: record.target.clone(),
+            params: record.params.clone(),
+            idempotency_key: record.key.clone(),
+            dry_run: ctx.run.dry_run,
+        };
+        let report = slot.execute(request).await;
+        record.requests.extend(report.requests);
+        match report.result {
+            Ok(outcome) => {
+                record.status = match outcome.status {
+                    OutcomeStatus::Applied => ActionStatus::Applied,
+                    OutcomeStatus::AlreadyApplied => ActionStatus::AlreadyApplied,
+                    OutcomeStatus::Planned => ActionStatus::Planned,
+                };
+                record.detail = outcome.detail;
+                record.evidence.extend(outcome.evidence);
+                record.restore = outcome.restore;
+                break;
+            }
+            Err(CallError::Provider(ProviderError::RateLimited {
+                retry_after_ms,
+                detail,
+            })) if rate_limited_waits < MAX_RATE_LIMITED_WAITS => {
+                rate_limited_waits += 1;
+                let wait = ctx
+                    .gates
+                    .rate_limited(&record.plugin, retry_after_ms, rate_limited_waits);
+                tracing::info!(
+                    plugin = %record.plugin, target = %record.target, wait_ms = wait.as_millis() as u64,
+                    "rate limited: {detail}"
+                );
+            }
+            Err(CallError::Provider(ProviderError::Transient(message)))
+                if transient_failures < retries =>
+            {
+                transient_failures += 1;
+                let wait = backoff(transient_failures);
+                tracing::info!(
+                    plugin = %record.plugin, target = %record.target, wait_ms = wait.as_millis() as u64,
+                    "transient failure, retrying: {message}"
+                );
+                tokio::time::sleep(wait).await;
+            }
+            Err(err) => {
+                record.status = ActionStatus::Failed;
+                record.detail = match &err {
+                    CallError::Provider(ProviderError::Transient(_)) if retries > 0 => {
+                        format!("{err} (gave up after {} attempts)", record.attempts)
+                    }
+                    _ => err.to_string(),
+                };
+                break;
+            }
+        }
+    }
+    record.finished_at = Some(now_ms());
+    record::commit(ctx, &record, Some(outcome(&record, true))).await?;
+    Ok(record)
+}

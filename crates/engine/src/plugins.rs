@@ -1,0 +1,49 @@
+//! What the engine needs of plugins, as traits: a catalogue of what each
+//! offers, and slots under each plugin's concurrency limit in which one call
+//! runs. [`PluginHost`] implements them for real components; tests
+//! implement them with fakes.
+
+use cordon_input::Catalogue;
+use cordon_plugin_host::{CallReport, PluginHost};
+use cordon_types::{ActionOutcome, ActionRequest, Identity, IdentityFacts};
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Loaded plugins the engine can call.
+pub trait Plugins: Catalogue + Send + Sync {
+    /// Waits for a free slot under the plugin's concurrency limit. The
+    /// engine reserves before it records an intent, so the intent is written
+    /// only when the call is about to happen.
+    fn reserve<'a>(&'a self, plugin: &'a str) -> BoxFuture<'a, Box<dyn PluginSlot<'a> + 'a>>;
+}
+
+/// One reserved place under a plugin's concurrency limit; a call uses it up.
+pub trait PluginSlot<'a>: Send {
+    /// Runs an action.
+    fn execute(self: Box<Self>, request: ActionRequest) -> BoxFuture<'a, CallReport<ActionOutcome>>;
+
+    /// Asks what the plugin knows about an identity.
+    fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>>;
+}
+
+impl Plugins for PluginHost {
+    fn reserve<'a>(&'a self, plugin: &'a str) -> BoxFuture<'a, Box<dyn PluginSlot<'a> + 'a>> {
+        Box::pin(async move {
+            let slot: Box<dyn PluginSlot<'a> + 'a> = Box::new(PluginHost::reserve(self, plugin).await);
+            slot
+        })
+    }
+}
+
+impl<'a> PluginSlot<'a> for cordon_plugin_host::Slot<'a> {
+    fn execute(self: Box<Self>, request: ActionRequest) -> BoxFuture<'a, CallReport<ActionOutcome>> {
+        Box::pin(async move { (*self).execute(&request).await })
+    }
+
+    fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>> {
+        Box::pin(async move { (*self).inspect(&identity).await })
+    }
+}

@@ -1,0 +1,359 @@
+//! What a run keeps across interruptions and decisions: approvals and
+//! resume, reuse of recorded outcomes, and failing closed when the
+//! authority cannot read what a decision depends on.
+
+mod support;
+
+use cordon_authority::approvals::{self, AnswerRequest};
+use cordon_authority::{Authority, AuthorityModel, Inventory};
+use cordon_engine::EngineError;
+use cordon_input::SourceFile;
+use cordon_store::failing::{FailingStore, Op};
+use cordon_store::{Batch, MemoryStore, Store, StoreExt};
+use cordon_types::{ActionStatus, Decision, RunStatus};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use support::*;
+
+/// Team nhi owns the nhi domain and may only revoke at once.
+const MODEL: &str = r#"
+[teams.nhi]
+members = ["nadia@acme.example"]
+domains = ["nhi"]
+immediate = ["revoke"]
+"#;
+
+fn authority(store: Arc<dyn Store>) -> Arc<Authority> {
+    let model = AuthorityModel::parse(&SourceFile::from_text("authority.toml", MODEL))
+        .unwrap_or_else(|e| panic!("model: {e:?}"));
+    Arc::new(Authority::new(model, Inventory::default(), store))
+}
+
+/// Suspend (a quarantine: needs approval under MODEL), then delete (a revoke).
+const SUSPEND_THEN_DELETE: &str = r#"
+name = "suspend-then-delete"
+owner = "nhi"
+
+[[step]]
+id = "suspend"
+plugin = "aws"
+action = "suspend-access-key"
+
+[[step]]
+id = "delete"
+needs = ["suspend"]
+plugin = "aws"
+action = "delete-access-key"
+"#;
+
+const PIPELINE: &str = r#"
+name = "pipeline"
+owner = "nhi"
+
+[[step]]
+id = "deactivate"
+plugin = "aws"
+action = "deactivate-access-key"
+
+[[step]]
+id = "delete"
+needs = ["deactivate"]
+plugin = "aws"
+action = "delete-access-key"
+"#;
+
+const DEACTIVATE: &str = r#"
+name = "deactivate"
+owner = "nhi"
+
+[[step]]
+id = "deactivate"
+plugin = "aws"
+action = "deactivate-access-key"
+"#;
+
+#[tokio::test]
+async fn an_action_awaiting_approval_holds_what_needs_it_until_answered() {
+    // (approved?, final run status, suspend's status, delete's status)
+    let cases = [
+        (
+            true,
+            RunStatus::Completed,
+            ActionStatus::Applied,
+            ActionStatus::Applied,
+        ),
+        (
+            false,
+            RunStatus::Failed,
+            ActionStatus::Denied,
+            ActionStatus::Skipped,
+        ),
+    ];
+    for (approved, run_status, suspend_status, delete_status) in cases {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let authority = authority(store.clone());
+        let h = Harness::with(
+            FakePlugins::standard(4),
+            store.clone(),
+            authority.clone(),
+            None,
+        );
+        let run = h
+            .run(
+                SUSPEND_THEN_DELETE,
+                signal(None, vec![key("AK1", "a")]),
+                false,
+            )
+            .await;
+
+        assert_eq!(run.status, RunStatus::AwaitingApproval);
+        assert_eq!(
+            store.run(&run.run_id).unwrap().status,
+            RunStatus::AwaitingApproval
+        );
+        let actions = h.actions(&run);
+        assert_eq!(
+            actions.len(),
+            1,
+            "the dependent step records nothing: {actions:#?}"
+        );
+        assert_eq!(actions[0].step, "suspend");
+        assert_eq!(actions[0].status, ActionStatus::AwaitingApproval);
+        match &actions[0].decision {
+            Some(Decision::NeedsApproval { approvers, .. }) => assert_eq!(approvers, &["nhi"]),
+            other => panic!("decision: {other:?}"),
+        }
+        assert!(h.fake.executes().is_empty(), "{:#?}", h.fake.executes());
+
+        let answered = approvals::answer(
+            store.as_ref(),
+            authority.model(),
+            AnswerRequest {
+                run: &run,
+                action: None,
+                principal: "nadia@acme.example",
+                approved,
+                reason: Some("checked".into()),
+            },
+        )
+        .await
+        .expect("nadia may answer");
+        assert_eq!(answered.len(), 1);
+
+        let resumed = h.resume(&run.run_id).await;
+        assert_eq!(resumed.status, run_status, "approved: {approved}");
+        let suspend = h.action(&run, "suspend", "AK1");
+        assert_eq!(suspend.status, suspend_status);
+        assert_eq!(
+            suspend.approval.as_ref().map(|a| a.approved),
+            Some(approved)
+        );
+        assert_eq!(h.action(&run, "delete", "AK1").status, delete_status);
+        let called: Vec<_> = h.fake.executes().into_iter().map(|c| c.action).collect();
+        if approved {
+            assert_eq!(called, ["suspend-access-key", "delete-access-key"]);
+        } else {
+            assert!(
+                called.is_empty(),
+                "a rejected action calls nothing: {called:?}"
+            );
+            assert!(
+                suspend.detail.contains("rejected by nadia@acme.example"),
+                "{}",
+                suspend.detail
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn resume_reuses_recorded_outcomes_and_repeats_the_running_action_with_its_key() {
+    let h = Harness::new(FakePlugins::standard(4));
+    let run = h
+        .run(
+            PIPELINE,
+            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
+            false,
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Completed);
+    let first_key = h.fake.calls_of("delete-access-key", "AK2")[0].key.clone();
+
+    // As if the process died while deleting AK2.
+    let mut interrupted = h.action(&run, "delete", "AK2");
+    assert_eq!(interrupted.key, first_key);
+    interrupted.status = ActionStatus::Running;
+    interrupted.finished_at = None;
+    interrupted.detail.clear();
+    let mut running = run.clone();
+    running.status = RunStatus::Running;
+    running.finished_at = None;
+    h.store
+        .commit(Batch::new().run(&running).action(&interrupted))
+        .await
+        .unwrap();
+    let before: BTreeMap<_, _> = h
+        .actions(&run)
+        .into_iter()
+        .map(|a| (a.key.clone(), a))
+        .collect();
+    h.fake.clear_calls();
+
+    let resumed = h.resume(&run.run_id).await;
+
+    assert_eq!(resumed.status, RunStatus::Completed);
+    let calls = h.fake.calls();
+    assert_eq!(calls.len(), 1, "only the interrupted action: {calls:#?}");
+    assert!(calls[0].is("delete-access-key", "AK2"));
+    assert_eq!(calls[0].key, first_key, "the same idempotency key");
+    let after = h.actions(&run);
+    assert_eq!(after.len(), 4);
+    for action in after {
+        if action.key == interrupted.key {
+            assert_eq!(action.status, ActionStatus::Applied);
+            assert_eq!(action.attempts, 2);
+        } else {
+            assert_eq!(
+                action, before[&action.key],
+                "a finished action is kept as it was"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_dropped_mid_call_resumes_only_what_was_not_finished() {
+    let h = Harness::new(FakePlugins::standard(4));
+    let (_never_opened, held) = gate();
+    h.fake
+        .script("delete-access-key", "AK2", vec![applied(&[]).after(held)]);
+    let (signal, signal_source) = signal(None, vec![key("AK1", "a"), key("AK2", "b")]);
+    let request = cordon_engine::RunRequest {
+        playbook: playbook(&h.fake, PIPELINE),
+        signal,
+        signal_source,
+        dry_run: false,
+        principal: "automation:nhi".into(),
+    };
+    tokio::select! {
+        _ = h.engine.start(request) => panic!("the run cannot end while AK2's delete is held"),
+        _ = bounded(h.fake.wait_for_call(|c| c.is("delete-access-key", "AK2"))) => {}
+    }
+    let run = h.store.runs().unwrap().pop().expect("the run was recorded");
+    assert_eq!(run.status, RunStatus::Running);
+    let recorded = h.actions(&run);
+    let held = h.action(&run, "delete", "AK2");
+    assert_eq!(held.status, ActionStatus::Running);
+    assert_eq!(held.attempts, 1);
+
+    h.fake
+        .script("delete-access-key", "AK2", vec![applied(&[]).into()]);
+    h.fake.clear_calls();
+    let resumed = h.resume(&run.run_id).await;
+
+    assert_eq!(resumed.status, RunStatus::Completed);
+    let calls = h.fake.executes();
+    for action in &recorded {
+        let again: Vec<_> = calls
+            .iter()
+            .filter(|c| c.is(&action.action, &action.target.id))
+            .collect();
+        if action.status.is_final() {
+            assert!(
+                again.is_empty(),
+                "{} {} ran again",
+                action.step,
+                action.target.id
+            );
+        } else {
+            assert_eq!(again.len(), 1, "{} {}", action.step, action.target.id);
+            assert_eq!(again[0].key, action.key);
+        }
+    }
+    assert_eq!(h.fake.calls_of("delete-access-key", "AK2")[0].key, held.key);
+    let after = h.actions(&run);
+    assert_eq!(after.len(), 4);
+    assert!(
+        after.iter().all(|a| a.status == ActionStatus::Applied),
+        "{after:#?}"
+    );
+    assert_eq!(h.action(&run, "delete", "AK2").attempts, 2);
+}
+
+#[tokio::test]
+async fn a_decision_the_authority_cannot_read_for_denies_without_calling() {
+    // `None`: the control case, nothing fails and the action runs.
+    for op in [None, Some(Op::Grants), Some(Op::Incidents)] {
+        let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
+        let store: Arc<dyn Store> = failing.clone();
+        let h = Harness::with(
+            FakePlugins::standard(4),
+            store.clone(),
+            authority(store.clone()),
+            None,
+        );
+        if let Some(op) = op {
+            failing.fail(op);
+        }
+        let run = h
+            .run(
+                DEACTIVATE,
+                signal(Some("INC-7"), vec![key("AK1", "a")]),
+                false,
+            )
+            .await;
+        let action = h.action(&run, "deactivate", "AK1");
+        let Some(op) = op else {
+            assert_eq!(action.status, ActionStatus::Applied, "{}", action.detail);
+            assert_eq!(h.fake.executes().len(), 1);
+            continue;
+        };
+        assert_eq!(run.status, RunStatus::Failed, "{op:?}");
+        assert_eq!(action.status, ActionStatus::Denied, "{op:?}");
+        let failure = format!("injected failure ({op:?})");
+        for needle in ["could not read", failure.as_str(), "denied because"] {
+            assert!(action.detail.contains(needle), "{op:?}: {}", action.detail);
+        }
+        assert!(
+            matches!(&action.decision, Some(Decision::Denied { reason }) if reason.contains(&failure)),
+            "{op:?}: {:?}",
+            action.decision
+        );
+        assert_eq!(action.attempts, 0);
+        assert!(
+            h.fake.executes().is_empty(),
+            "{op:?}: {:#?}",
+            h.fake.executes()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_ledger_that_cannot_be_read_stops_the_run_resumably_and_calls_nothing() {
+    let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
+    let store: Arc<dyn Store> = failing.clone();
+    let h = Harness::with(
+        FakePlugins::standard(4),
+        store.clone(),
+        authority(store.clone()),
+        None,
+    );
+    failing.fail(Op::Ledger);
+    let result = h
+        .try_run(
+            DEACTIVATE,
+            signal(None, vec![key("AK1", "a")]),
+            false,
+            "automation:nhi",
+        )
+        .await;
+    assert!(matches!(result, Err(EngineError::Store(_))), "{result:?}");
+    assert!(h.fake.executes().is_empty());
+    let run = store.runs().unwrap().pop().expect("the run was recorded");
+    assert_eq!(run.status, RunStatus::Running);
+
+    failing.heal(Op::Ledger);
+    let resumed = h.resume(&run.run_id).await;
+    assert_eq!(resumed.status, RunStatus::Completed);
+    assert_eq!(h.fake.calls_of("deactivate-access-key", "AK1").len(), 1);
+}

@@ -1,0 +1,136 @@
+//! What a plugin is granted in the operator config: its component and
+//! digest pin, the origins it may reach, its secrets (by reference), plain
+//! settings and limits. `cordon`'s config parser builds these.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// One plugin's configuration.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    /// The name playbooks use for it.
+    pub name: String,
+    /// The component file.
+    pub component: PathBuf,
+    /// The pinned sha256 of the component file (lowercase hex).
+    pub sha256: String,
+    /// Origins the plugin may send HTTP requests to; everything else is denied.
+    pub allowed_hosts: Vec<Origin>,
+    /// Secrets granted to the plugin, by the name the plugin asks for.
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// Plain configuration values the plugin reads with `config(key)`.
+    pub config: BTreeMap<String, String>,
+    /// Resource limits of each call.
+    pub limits: Limits,
+}
+
+/// Per-plugin resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock limit of one call, in milliseconds.
+    pub timeout_ms: u64,
+    /// CPU time one call may spend running guest code, in milliseconds.
+    pub cpu_ms: u64,
+    /// Linear memory cap per instance, in MiB.
+    pub memory_mb: u64,
+    /// How many calls may run at once.
+    pub concurrency: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout_ms: 10_000,
+            cpu_ms: 2_000,
+            memory_mb: 64,
+            concurrency: 16,
+        }
+    }
+}
+
+/// A scheme, host and port a plugin may reach, e.g. `https://iam.amazonaws.com:443`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// `http` or `https`, lowercase.
+    pub scheme: String,
+    /// The host name or address, lowercase.
+    pub host: String,
+    /// The port, explicit or the scheme's default.
+    pub port: u16,
+}
+
+impl Origin {
+    /// Parses `scheme://host[:port]` (a trailing `/` is allowed, a path is not).
+    pub fn parse(text: &str) -> Result<Origin, String> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("`{text}` is not an origin like https://host[:port]"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return Err(format!("scheme `{scheme}` is not http or https")),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "`{text}` must be an origin only (scheme, host, port), without path, query or user"
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| format!("port `{port}` in `{text}` is not a number"))?;
+                (host, port)
+            }
+            _ => (rest, default_port),
+        };
+        if host.is_empty() {
+            return Err(format!("`{text}` has no host"));
+        }
+        Ok(Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Where a secret's value comes from. The value itself is read only when the
+/// plugin is loaded and never printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Where the value is read from.
+    pub source: SecretSource,
+    /// `file:line:col` of the reference in the config, for error messages.
+    pub location: String,
+}
+
+/// The two places a secret can come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `env:NAME`: an environment variable of the `cordon` process.
+    Env(String),
+    /// `file:PATH`: a file's content, without its trailing newline.
+    File(PathBuf),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
