@@ -3,8 +3,8 @@
 //!
 //! Relative paths are resolved against the folder that holds the config file.
 
-pub use cordon_plugin_host::settings::{Limits, Origin, PluginConfig, SecretRef, SecretSource};
 use cordon_input::diagnostic::{self, InputErrors, SourceFile};
+pub use cordon_plugin_host::settings::{Limits, Origin, PluginConfig, SecretRef, SecretSource};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -148,7 +148,10 @@ fn check_layers() -> Result<()> {
         .output()
         .context("cannot run cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     let mut problems = Vec::new();
@@ -165,12 +168,17 @@ fn check_layers() -> Result<()> {
             if let Some(dep_layer) = LAYERS.iter().position(|l| *l == dep_name)
                 && dep_layer >= layer
             {
-                problems.push(format!("{name} depends on {dep_name}, which is not below it"));
+                problems.push(format!(
+                    "{name} depends on {dep_name}, which is not below it"
+                ));
             }
         }
     }
     if !problems.is_empty() {
-        bail!("the crate graph breaks its layering:\n  {}", problems.join("\n  "));
+        bail!(
+            "the crate graph breaks its layering:\n  {}",
+            problems.join("\n  ")
+        );
     }
     Ok(())
 }

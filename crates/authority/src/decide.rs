@@ -2,8 +2,8 @@
 //! it can be tested as a table and replayed from the audit log.
 
 use crate::model::AuthorityModel;
-use cordon_types::{Decision, Effect, Identity};
 pub use cordon_types::UsedBy;
+use cordon_types::{Decision, Effect, Identity};
 
 /// The incident a run belongs to, as far as authority is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,7 +65,11 @@ pub async fn create(
             max: rule.max_ttl,
         });
     }
-    if !rule.granted_by.iter().any(|team| model.is_member(granter, team)) {
+    if !rule
+        .granted_by
+        .iter()
+        .any(|team| model.is_member(granter, team))
+    {
         let refused = AuditEntry::new(AuditEvent::GrantRefused {
             to: principal.to_string(),
             granted_by: rule.granted_by.clone(),

@@ -245,7 +245,10 @@ max_actions_per_run = 2
         for op in [Op::Incidents, Op::Grants] {
             failing.fail(op);
             assert!(
-                matches!(authority.prepare(&request("rita", &target)), Err(DecisionError::Store(_))),
+                matches!(
+                    authority.prepare(&request("rita", &target)),
+                    Err(DecisionError::Store(_))
+                ),
                 "{op:?}"
             );
             failing.heal(op);
@@ -258,7 +261,9 @@ max_actions_per_run = 2
         let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
         let authority = authority(failing.clone());
         let target = token();
-        let prepared = authority.prepare(&request("automation:nhi", &target)).unwrap();
+        let prepared = authority
+            .prepare(&request("automation:nhi", &target))
+            .unwrap();
         failing.fail(Op::Ledger);
         let mut called = false;
         let result = prepared.record(failing.as_ref(), now_ms(), &mut |_| {
@@ -274,7 +279,9 @@ max_actions_per_run = 2
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let target = token();
         let decide = |authority: &Authority| {
-            let prepared = authority.prepare(&request("automation:nhi", &target)).unwrap();
+            let prepared = authority
+                .prepare(&request("automation:nhi", &target))
+                .unwrap();
             prepared
                 .record(store.as_ref(), now_ms(), &mut |_| Batch::new())
                 .unwrap()

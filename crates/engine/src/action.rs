@@ -25,7 +25,9 @@ pub(crate) async fn decide_and_run(
     }
     match record.decision.clone() {
         Some(Decision::Allowed { .. }) => run(ctx, record, retries).await,
-        Some(Decision::Denied { reason }) => settle(ctx, record, ActionStatus::Denied, reason).await,
+        Some(Decision::Denied { reason }) => {
+            settle(ctx, record, ActionStatus::Denied, reason).await
+        }
         Some(Decision::NeedsApproval { approvers, reason }) => match record.approval.clone() {
             Some(approval) if approval.approved => run(ctx, record, retries).await,
             Some(approval) => {
@@ -152,9 +154,9 @@ async fn run(
                 detail,
             })) if rate_limited_waits < MAX_RATE_LIMITED_WAITS => {
                 rate_limited_waits += 1;
-                let wait = ctx
-                    .gates
-                    .rate_limited(&record.plugin, retry_after_ms, rate_limited_waits);
+                let wait =
+                    ctx.gates
+                        .rate_limited(&record.plugin, retry_after_ms, rate_limited_waits);
                 tracing::info!(
                     plugin = %record.plugin, target = %record.target, wait_ms = wait.as_millis() as u64,
                     "rate limited: {detail}"

@@ -80,7 +80,8 @@ pub(crate) async fn gather(
     }
     let mut batch = Batch::new();
     while let Some(done) = tasks.join_next().await {
-        let facts = done.map_err(|err| StoreError::Io(format!("an inspection task failed: {err}")))??;
+        let facts =
+            done.map_err(|err| StoreError::Io(format!("an inspection task failed: {err}")))??;
         batch = batch.facts(facts);
     }
     if batch.is_empty() {

@@ -291,7 +291,9 @@ impl Engine {
         run.finished_at = run.status.is_finished().then(now_ms);
         let mut summary = BTreeMap::new();
         for action in &actions {
-            *summary.entry(action.status.as_str().to_string()).or_insert(0) += 1;
+            *summary
+                .entry(action.status.as_str().to_string())
+                .or_insert(0) += 1;
         }
         let end = RunEnd {
             status: run.status,
@@ -346,10 +348,7 @@ pub struct StepSpec {
 }
 
 /// The plugin info and action spec of every step, in step order.
-fn step_specs(
-    playbook: &Playbook,
-    plugins: &dyn Plugins,
-) -> Result<Vec<StepSpec>, EngineError> {
+fn step_specs(playbook: &Playbook, plugins: &dyn Plugins) -> Result<Vec<StepSpec>, EngineError> {
     playbook
         .steps
         .iter()

@@ -23,7 +23,8 @@ pub trait Plugins: Catalogue + Send + Sync {
 /// One reserved place under a plugin's concurrency limit; a call uses it up.
 pub trait PluginSlot<'a>: Send {
     /// Runs an action.
-    fn execute(self: Box<Self>, request: ActionRequest) -> BoxFuture<'a, CallReport<ActionOutcome>>;
+    fn execute(self: Box<Self>, request: ActionRequest)
+    -> BoxFuture<'a, CallReport<ActionOutcome>>;
 
     /// Asks what the plugin knows about an identity.
     fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>>;
@@ -32,14 +33,18 @@ pub trait PluginSlot<'a>: Send {
 impl Plugins for PluginHost {
     fn reserve<'a>(&'a self, plugin: &'a str) -> BoxFuture<'a, Box<dyn PluginSlot<'a> + 'a>> {
         Box::pin(async move {
-            let slot: Box<dyn PluginSlot<'a> + 'a> = Box::new(PluginHost::reserve(self, plugin).await);
+            let slot: Box<dyn PluginSlot<'a> + 'a> =
+                Box::new(PluginHost::reserve(self, plugin).await);
             slot
         })
     }
 }
 
 impl<'a> PluginSlot<'a> for cordon_plugin_host::Slot<'a> {
-    fn execute(self: Box<Self>, request: ActionRequest) -> BoxFuture<'a, CallReport<ActionOutcome>> {
+    fn execute(
+        self: Box<Self>,
+        request: ActionRequest,
+    ) -> BoxFuture<'a, CallReport<ActionOutcome>> {
         Box::pin(async move { (*self).execute(&request).await })
     }
 

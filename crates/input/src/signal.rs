@@ -5,8 +5,8 @@
 //! malformed with the field, line and column at fault.
 
 use crate::diagnostic::{self, InputErrors, SourceFile};
-use cordon_types::{Identity, IdentityKind};
 pub use cordon_types::Severity;
+use cordon_types::{Identity, IdentityKind};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;

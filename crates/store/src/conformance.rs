@@ -4,9 +4,8 @@
 
 use crate::{Batch, Charge, LedgerKey, Store, StoreError, StoreExt};
 use cordon_types::{
-    ActionRecord, ActionStatus, AuditEntry, AuditEvent, Effect, FactsRecord, GrantRecord,
-    Identity, IdentityFacts, IdentityKind, IncidentRecord, RunKind, RunRecord, RunStatus,
-    Severity,
+    ActionRecord, ActionStatus, AuditEntry, AuditEvent, Effect, FactsRecord, GrantRecord, Identity,
+    IdentityFacts, IdentityKind, IncidentRecord, RunKind, RunRecord, RunStatus, Severity,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -84,10 +83,19 @@ fn event(n: usize) -> AuditEntry {
 /// Runs come back as written, oldest first; an unknown id is `NoSuchRun`.
 pub async fn runs_round_trip_and_list_in_start_order(store: &dyn Store) {
     store
-        .commit(Batch::new().run(&sample_run("b", 2)).run(&sample_run("a", 1)))
+        .commit(
+            Batch::new()
+                .run(&sample_run("b", 2))
+                .run(&sample_run("a", 1)),
+        )
         .await
         .unwrap();
-    let ids: Vec<_> = store.runs().unwrap().into_iter().map(|r| r.run_id).collect();
+    let ids: Vec<_> = store
+        .runs()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
     assert_eq!(ids, ["a", "b"]);
     assert_eq!(store.run("a").unwrap(), sample_run("a", 1));
     let mut finished = sample_run("a", 1);
@@ -187,7 +195,12 @@ pub async fn audit_events_form_one_verifiable_chain(store: &dyn Store) {
 pub async fn a_batch_is_visible_whole(store: &dyn Store) {
     let action = sample_action("run-1", "k", 0);
     store
-        .commit(Batch::new().run(&sample_run("run-1", 1)).action(&action).audit(event(1)))
+        .commit(
+            Batch::new()
+                .run(&sample_run("run-1", 1))
+                .action(&action)
+                .audit(event(1)),
+        )
         .await
         .unwrap();
     assert_eq!(store.actions("run-1").unwrap(), vec![action]);
@@ -227,7 +240,10 @@ pub async fn the_ledger_counts_per_run_and_per_domain_window(store: &dyn Store) 
         .unwrap();
     let counts = seen.unwrap();
     assert_eq!(counts.run_allowed, 2);
-    assert_eq!(counts.domain_since, 2, "the charge at 1s is outside the window");
+    assert_eq!(
+        counts.domain_since, 2,
+        "the charge at 1s is outside the window"
+    );
 }
 
 /// Many deciders racing for a cap of 5: exactly 5 pass.
@@ -289,7 +305,12 @@ pub async fn concurrent_commits_keep_one_gapless_chain(store: Arc<dyn Store>) {
     }
     let records = store.audit_records().unwrap();
     assert_eq!(records.len(), 64);
-    assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64 + 1));
+    assert!(
+        records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.seq == i as u64 + 1)
+    );
     assert_eq!(store.actions("run-1").unwrap().len(), 64);
     assert_eq!(store.verify_audit().unwrap().first_break, None);
 }

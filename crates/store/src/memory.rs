@@ -4,9 +4,7 @@
 use crate::audit::{AuditRecord, GENESIS, Head};
 use crate::batch::{Batch, LedgerCounts, LedgerKey};
 use crate::{Store, StoreError, StoreFuture, ledger};
-use cordon_types::{
-    ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord, now_ms,
-};
+use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord, now_ms};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -40,13 +38,23 @@ impl MemoryStore {
             .map_err(|_| StoreError::Io("a writer panicked while holding the store".into()))
     }
 
-    fn write(&self, guard: Option<&LedgerKey>, build: &mut dyn FnMut(LedgerCounts) -> Batch) -> Result<(), StoreError> {
+    fn write(
+        &self,
+        guard: Option<&LedgerKey>,
+        build: &mut dyn FnMut(LedgerCounts) -> Batch,
+    ) -> Result<(), StoreError> {
         let mut state = self.state()?;
         let counts = match guard {
             Some(key) => ledger::counts(
                 key,
-                state.ledger.get(&ledger::run_key(&key.run_id)).map(Vec::as_slice),
-                state.ledger.get(&ledger::domain_key(&key.domain)).map(Vec::as_slice),
+                state
+                    .ledger
+                    .get(&ledger::run_key(&key.run_id))
+                    .map(Vec::as_slice),
+                state
+                    .ledger
+                    .get(&ledger::domain_key(&key.domain))
+                    .map(Vec::as_slice),
             ),
             None => LedgerCounts::default(),
         };
@@ -81,16 +89,23 @@ impl MemoryStore {
             state.incidents.insert(incident.id.clone(), incident);
         }
         for fact in batch.facts {
-            state.facts.insert((fact.run_id.clone(), fact.identity), fact);
+            state
+                .facts
+                .insert((fact.run_id.clone(), fact.identity), fact);
         }
         for charge in &batch.charges {
             let run_key = ledger::run_key(&charge.run_id);
             let count = ledger::decode_count(state.ledger.get(&run_key).map(Vec::as_slice));
-            state.ledger.insert(run_key, ledger::encode_count(count + 1).to_vec());
+            state
+                .ledger
+                .insert(run_key, ledger::encode_count(count + 1).to_vec());
             let domain_key = ledger::domain_key(&charge.domain);
-            let mut buckets = ledger::decode_buckets(state.ledger.get(&domain_key).map(Vec::as_slice));
+            let mut buckets =
+                ledger::decode_buckets(state.ledger.get(&domain_key).map(Vec::as_slice));
             ledger::add(&mut buckets, charge);
-            state.ledger.insert(domain_key, ledger::encode_buckets(&buckets));
+            state
+                .ledger
+                .insert(domain_key, ledger::encode_buckets(&buckets));
         }
         Ok(())
     }
@@ -187,6 +202,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_memory_store_passes_the_conformance_suite() {
-        crate::conformance::run_all(|| std::sync::Arc::new(MemoryStore::new()) as std::sync::Arc<dyn Store>).await;
+        crate::conformance::run_all(|| {
+            std::sync::Arc::new(MemoryStore::new()) as std::sync::Arc<dyn Store>
+        })
+        .await;
     }
 }

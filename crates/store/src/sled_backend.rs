@@ -8,9 +8,7 @@
 use crate::audit::{self, AuditRecord, GENESIS, Head};
 use crate::batch::{Batch, LedgerCounts, LedgerKey};
 use crate::{Store, StoreError, StoreFuture, ledger};
-use cordon_types::{
-    ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord, now_ms,
-};
+use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord, now_ms};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::{Path, PathBuf};
@@ -121,63 +119,69 @@ impl SledStore {
             &t.meta,
             &t.ledger,
         )
-            .transaction(|(runs, actions, grants, incidents, facts, audit, meta, ledger)| {
-                let counts = match guard {
-                    Some(key) => ledger::counts(
-                        key,
-                        ledger.get(ledger::run_key(&key.run_id))?.as_deref(),
-                        ledger.get(ledger::domain_key(&key.domain))?.as_deref(),
-                    ),
-                    None => LedgerCounts::default(),
-                };
-                let batch = (build.borrow_mut())(counts);
-                let (mut seq, mut prev) = (tail.0, tail.1.clone());
-                let at = now_ms();
-                for entry in &batch.audit {
-                    if self.failpoint == Some(seq) {
-                        return abort(StoreError::AuditUnavailable(format!(
-                            "cannot append audit record {seq} (CORDON_FAILPOINT_AUDIT)"
-                        )));
-                    }
-                    let record = AuditRecord::seal(seq, at, entry, &prev);
-                    audit.insert(&seq.to_be_bytes(), record.encode())?;
-                    prev = record.hash;
-                    seq += 1;
-                }
-                if !batch.audit.is_empty() {
-                    let head = Head {
-                        seq: seq - 1,
-                        hash: prev.clone(),
+            .transaction(
+                |(runs, actions, grants, incidents, facts, audit, meta, ledger)| {
+                    let counts = match guard {
+                        Some(key) => ledger::counts(
+                            key,
+                            ledger.get(ledger::run_key(&key.run_id))?.as_deref(),
+                            ledger.get(ledger::domain_key(&key.domain))?.as_deref(),
+                        ),
+                        None => LedgerCounts::default(),
                     };
-                    meta.insert(HEAD_KEY, serde_json::to_vec(&head).expect("head serializes"))?;
-                }
-                for run in &batch.runs {
-                    put(runs, run.run_id.as_bytes(), run)?;
-                }
-                for action in &batch.actions {
-                    put(actions, &action_key(&action.run_id, &action.key), action)?;
-                }
-                for grant in &batch.grants {
-                    put(grants, grant.id.as_bytes(), grant)?;
-                }
-                for incident in &batch.incidents {
-                    put(incidents, incident.id.as_bytes(), incident)?;
-                }
-                for fact in &batch.facts {
-                    put(facts, &facts_key(&fact.run_id, fact.identity), fact)?;
-                }
-                for charge in &batch.charges {
-                    let run_key = ledger::run_key(&charge.run_id);
-                    let count = ledger::decode_count(ledger.get(&run_key)?.as_deref());
-                    ledger.insert(run_key, &ledger::encode_count(count + 1))?;
-                    let domain_key = ledger::domain_key(&charge.domain);
-                    let mut buckets = ledger::decode_buckets(ledger.get(&domain_key)?.as_deref());
-                    ledger::add(&mut buckets, charge);
-                    ledger.insert(domain_key, ledger::encode_buckets(&buckets))?;
-                }
-                *new_tail.borrow_mut() = Some((seq, prev));
-                Ok(())
-            });
+                    let batch = (build.borrow_mut())(counts);
+                    let (mut seq, mut prev) = (tail.0, tail.1.clone());
+                    let at = now_ms();
+                    for entry in &batch.audit {
+                        if self.failpoint == Some(seq) {
+                            return abort(StoreError::AuditUnavailable(format!(
+                                "cannot append audit record {seq} (CORDON_FAILPOINT_AUDIT)"
+                            )));
+                        }
+                        let record = AuditRecord::seal(seq, at, entry, &prev);
+                        audit.insert(&seq.to_be_bytes(), record.encode())?;
+                        prev = record.hash;
+                        seq += 1;
+                    }
+                    if !batch.audit.is_empty() {
+                        let head = Head {
+                            seq: seq - 1,
+                            hash: prev.clone(),
+                        };
+                        meta.insert(
+                            HEAD_KEY,
+                            serde_json::to_vec(&head).expect("head serializes"),
+                        )?;
+                    }
+                    for run in &batch.runs {
+                        put(runs, run.run_id.as_bytes(), run)?;
+                    }
+                    for action in &batch.actions {
+                        put(actions, &action_key(&action.run_id, &action.key), action)?;
+                    }
+                    for grant in &batch.grants {
+                        put(grants, grant.id.as_bytes(), grant)?;
+                    }
+                    for incident in &batch.incidents {
+                        put(incidents, incident.id.as_bytes(), incident)?;
+                    }
+                    for fact in &batch.facts {
+                        put(facts, &facts_key(&fact.run_id, fact.identity), fact)?;
+                    }
+                    for charge in &batch.charges {
+                        let run_key = ledger::run_key(&charge.run_id);
+                        let count = ledger::decode_count(ledger.get(&run_key)?.as_deref());
+                        ledger.insert(run_key, &ledger::encode_count(count + 1))?;
+                        let domain_key = ledger::domain_key(&charge.domain);
+                        let mut buckets =
+                            ledger::decode_buckets(ledger.get(&domain_key)?.as_deref());
+                        ledger::add(&mut buckets, charge);
+                        ledger.insert(domain_key, ledger::encode_buckets(&buckets))?;
+                    }
+                    *new_tail.borrow_mut() = Some((seq, prev));
+                    Ok(())
+                },
+            );
         match result {
             Ok(()) => {
                 if let Some(t) = new_tail.into_inner() {
@@ -404,7 +408,12 @@ mod tests {
                 .unwrap();
         }
         let store = SledStore::open(&dir).unwrap();
-        let ids: Vec<_> = store.runs().unwrap().into_iter().map(|r| r.run_id).collect();
+        let ids: Vec<_> = store
+            .runs()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
     }
 

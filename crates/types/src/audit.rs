@@ -326,7 +326,10 @@ impl AuditEvent {
     }
 
     /// Reads an event back from its kind and data.
-    pub fn from_parts(kind: &str, data: &serde_json::Value) -> Result<AuditEvent, serde_json::Error> {
+    pub fn from_parts(
+        kind: &str,
+        data: &serde_json::Value,
+    ) -> Result<AuditEvent, serde_json::Error> {
         serde_json::from_value(serde_json::json!({ "kind": kind, "data": data }))
     }
 }

@@ -27,14 +27,15 @@ pub async fn commander(
         }
     };
     let model = authority.model();
-    let grant = match grants::create(ctx.store.as_ref(), model, incident, principal, ttl, granter).await {
-        Ok(grant) => grant,
-        Err(err @ GrantError::TooLong { .. }) => {
-            eprintln!("error: --ttl: {err}");
-            return Ok(EXIT_INVALID_INPUT);
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let grant =
+        match grants::create(ctx.store.as_ref(), model, incident, principal, ttl, granter).await {
+            Ok(grant) => grant,
+            Err(err @ GrantError::TooLong { .. }) => {
+                eprintln!("error: --ttl: {err}");
+                return Ok(EXIT_INVALID_INPUT);
+            }
+            Err(err) => return Err(err.into()),
+        };
     let effects: Vec<String> = model
         .commander
         .iter()

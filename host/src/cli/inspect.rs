@@ -4,10 +4,10 @@ use super::EXIT_OK;
 use super::run::exit_code;
 use crate::config::Config;
 use crate::report::{RunReport, RunSummary};
+use anyhow::bail;
 use cordon_input::Playbook;
 use cordon_plugin_host::CacheUse;
 use cordon_store::{SledStore, Store};
-use anyhow::bail;
 use serde_json::json;
 use std::path::Path;
 

@@ -17,9 +17,9 @@ mod restore;
 mod run;
 
 use crate::config::Config;
+use clap::{Parser, Subcommand};
 use cordon_input::{InputError, InputErrors, Playbook};
 use cordon_plugin_host::LoadError;
-use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

@@ -52,7 +52,8 @@ pub async fn report(
         ),
     }
     let model = ctx.authority.as_ref().map(|a| a.model());
-    let Some(report) = IncidentReport::build(ctx.store.as_ref(), incident, model, &restore_with)? else {
+    let Some(report) = IncidentReport::build(ctx.store.as_ref(), incident, model, &restore_with)?
+    else {
         bail!("nothing is recorded for incident `{incident}`");
     };
     let text = match format {

@@ -4,9 +4,9 @@ use super::EXIT_OK;
 use super::context::Context;
 use super::progress::Progress;
 use super::run::print_run;
+use anyhow::{Context as _, bail};
 use cordon_engine::plan_restore;
 use cordon_types::RunKind;
-use anyhow::{Context as _, bail};
 use std::path::Path;
 
 pub async fn restore(

@@ -5,12 +5,12 @@ use super::progress::Progress;
 use super::{EXIT_ACTIONS_FAILED, EXIT_AWAITING_APPROVAL, EXIT_OK};
 use crate::config::Config;
 use crate::report::RunReport;
+use anyhow::{Context as _, bail};
 use cordon_authority::automation_principal;
 use cordon_engine::{RunRequest, stored_inputs};
 use cordon_input::{InputError, Playbook, Signal, SourceFile};
 use cordon_store::Store;
 use cordon_types::{RunKind, RunRecord, RunStatus};
-use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
 pub struct RunArgs {
@@ -168,7 +168,12 @@ fn unfinished_run_for(
 }
 
 /// Prints a run's report and returns its exit code.
-pub fn print_run(store: &dyn Store, run: &RunRecord, json: bool, config: &Path) -> anyhow::Result<u8> {
+pub fn print_run(
+    store: &dyn Store,
+    run: &RunRecord,
+    json: bool,
+    config: &Path,
+) -> anyhow::Result<u8> {
     let actions = store.actions(&run.run_id)?;
     let report = RunReport::new(run, &actions);
     if json {

@@ -4,7 +4,9 @@ use super::rfc3339;
 use cordon_authority::AuthorityModel;
 use cordon_store::{AuditRecord, Store, StoreError, StoreExt};
 use cordon_types::audit::Answer;
-use cordon_types::{ActionRecord, ActionStatus, AuditEvent, Decision, Identity, RunKind, RunRecord};
+use cordon_types::{
+    ActionRecord, ActionStatus, AuditEvent, Decision, Identity, RunKind, RunRecord,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -407,9 +409,15 @@ fn summarize(record: &AuditRecord) -> String {
                 Decision::NeedsApproval { reason, .. } => ("needs-approval", reason),
                 Decision::Denied { reason } => ("denied", reason),
             };
-            format!("{verdict} {} on {}: {why}", action.action, action.target.label())
+            format!(
+                "{verdict} {} on {}: {why}",
+                action.action,
+                action.target.label()
+            )
         }
-        AuditEvent::ActionIntent { action, attempt, .. } => format!(
+        AuditEvent::ActionIntent {
+            action, attempt, ..
+        } => format!(
             "attempt {attempt} of {} on {}",
             action.action,
             action.target.label()
@@ -431,9 +439,9 @@ fn summarize(record: &AuditRecord) -> String {
         AuditEvent::ApprovalRejected(Answer { action, target, .. }) => {
             format!("rejected {action} on {}", target.label())
         }
-        AuditEvent::ApprovalRefused { action_key, .. } => format!(
-            "refused an approval by a principal without the right (action {action_key})"
-        ),
+        AuditEvent::ApprovalRefused { action_key, .. } => {
+            format!("refused an approval by a principal without the right (action {action_key})")
+        }
         AuditEvent::GrantCreated {
             grant,
             to,

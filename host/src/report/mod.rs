@@ -1,8 +1,8 @@
 //! Run reports: the JSON object of `--json` and the human summary.
 
-use cordon_types::{Decision, Identity, RequestRecord};
 pub use cordon_types::rfc3339;
 use cordon_types::{ActionRecord, ActionStatus, RunRecord};
+use cordon_types::{Decision, Identity, RequestRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -246,7 +246,6 @@ fn truncate(text: &str, width: usize) -> String {
         cut
     }
 }
-
 
 /// One line per run for `cordon runs list`.
 #[derive(Debug, Clone, Serialize)]

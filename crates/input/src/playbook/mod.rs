@@ -13,10 +13,10 @@ mod validate;
 pub use template::{Scope, Template};
 
 use crate::diagnostic::{InputError, InputErrors, SourceFile};
-use cordon_types::{Identity, IdentityKind};
-use cordon_types::{ActionSpec, PluginInfo};
 use crate::signal::Signal;
 use cordon_types::Severity;
+use cordon_types::{ActionSpec, PluginInfo};
+use cordon_types::{Identity, IdentityKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;

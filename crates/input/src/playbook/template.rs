@@ -12,8 +12,8 @@
 //! - `steps.<step>.evidence.<key>`: evidence recorded by an earlier step (one
 //!   the step `needs`) for the same signal identity.
 
-use cordon_types::Identity;
 use crate::signal::Signal;
+use cordon_types::Identity;
 use std::fmt;
 
 /// A parsed template.
