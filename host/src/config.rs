@@ -159,10 +159,10 @@ fn validate_plugin(
     for (i, host) in raw.allowed_hosts.iter().enumerate() {
         match Origin::parse(host.get_ref()) {
             Ok(origin) => allowed_hosts.push(origin),
-            Err(message) => errors.push(source.error_at(
+            Err(error) => errors.push(source.error_at(
                 Some(host.span()),
                 format!("plugins.{name}.allowed_hosts[{i}]"),
-                message,
+                error.to_string(),
             )),
         }
     }

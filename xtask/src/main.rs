@@ -97,12 +97,13 @@ fn build() -> Result<()> {
         std::fs::copy(&built, out.join(format!("{plugin}.wasm")))
             .with_context(|| format!("copying {}", built.display()))?;
     }
-    // The same package selection, profile and features as the tests, so
-    // both share one build of every dependency (features unify per selection).
     println!("==> checking the crate graph");
     check_layers()?;
-    println!("==> building cordon and cordon-sim (profile {PROFILE})");
-    run(cargo().args(["build", "--bins"]).args(native_args()))?;
+    // Every target of the same package selection, profile and features as
+    // `cargo test`: dev-dependencies take part in feature unification, so
+    // building only `--bins` would compile the dependencies a second time.
+    println!("==> building cordon, cordon-sim and the tests (profile {PROFILE})");
+    run(cargo().args(["build", "--all-targets"]).args(native_args()))?;
     Ok(())
 }
 

@@ -221,8 +221,12 @@ impl AuthorityModel {
             }
             let max_ttl = match parse_duration(c.max_ttl.get_ref()) {
                 Ok(ttl) => ttl,
-                Err(message) => {
-                    errors.push(err(c.max_ttl.span(), "commander.max_ttl".into(), message));
+                Err(error) => {
+                    errors.push(err(
+                        c.max_ttl.span(),
+                        "commander.max_ttl".into(),
+                        error.to_string(),
+                    ));
                     Duration::ZERO
                 }
             };
@@ -317,9 +321,19 @@ impl AuthorityModel {
     }
 }
 
+/// Text that is not a duration [`parse_duration`] accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a duration like 2h, 30m, 90s or 1h30m")]
+pub struct DurationError {
+    /// The text as given.
+    pub text: String,
+}
+
 /// `2h`, `30m`, `90s`, `1h30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration like 2h, 30m, 90s or 1h30m");
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let bad = || DurationError {
+        text: text.to_string(),
+    };
     let mut total = 0u64;
     let mut number = String::new();
     for c in text.trim().chars() {

@@ -127,6 +127,8 @@ async fn run(
             params: record.params.clone(),
         };
         record::commit(ctx, &record, Some(intent)).await?;
+        // A 429 may have closed the gate while the intent was written.
+        ctx.gates.reopened(&record.plugin).await;
 
         let request = ActionRequest {
             action: record.action.clone(),

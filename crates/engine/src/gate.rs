@@ -4,7 +4,8 @@
 //! call to that plugin — actions and inspections, of every run the engine
 //! executes — waits until the reset. [`Gates`] holds one [`RateGate`] per
 //! plugin for the engine's lifetime, and [`Gates::slot`] is the one way to
-//! get a plugin slot past its gate.
+//! get a plugin slot past its gate; a caller that awaits anything between
+//! taking the slot and calling re-checks with [`Gates::reopened`].
 
 use crate::plugins::{PluginSlot, Plugins};
 use rand::Rng;
@@ -56,6 +57,13 @@ impl Gates {
                 return slot;
             }
         }
+    }
+
+    /// Waits until the plugin's gate is open, for a caller that already holds
+    /// a slot and then awaited something else (its intent's commit): the
+    /// provider may have asked us to wait meanwhile.
+    pub async fn reopened(&self, plugin: &str) {
+        self.of(plugin).wait().await;
     }
 
     /// The provider answered 429: closes the plugin's gate for what it asked

@@ -36,7 +36,6 @@ use cordon_types::{
     RunRecord, RunStatus, now_ms,
 };
 use gate::Gates;
-use node::NodeResult;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -383,8 +382,8 @@ pub(crate) struct RunContext {
     /// Records from an earlier execution of this run, by key, not yet reused.
     previous: Mutex<HashMap<String, ActionRecord>>,
     /// Actions claimed in this execution, by key: later nodes with the same
-    /// target wait for the first one's result.
-    claims: Mutex<HashMap<String, watch::Receiver<Option<NodeResult>>>>,
+    /// target wait for the first one's record.
+    claims: Mutex<HashMap<String, watch::Receiver<Option<ActionRecord>>>>,
     next_seq: AtomicU64,
     /// Set when an `on_failure = "abort"` step failed: no new action starts.
     aborted: AtomicBool,

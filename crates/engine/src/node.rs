@@ -4,9 +4,9 @@
 use crate::plan::{Dependency, Plan};
 use crate::record::{NewAction, outcome};
 use crate::{Event, RunContext, StepSpec, action, record};
-use cordon_input::playbook::{OnFailure, Scope, Step};
+use cordon_input::playbook::{MissingValue, OnFailure, Scope, Step};
 use cordon_store::{Batch, StoreError, StoreExt};
-use cordon_types::{ActionRecord, ActionStatus, Identity, now_ms};
+use cordon_types::{ActionRecord, ActionStatus, Decision, Identity, now_ms};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,6 +38,13 @@ impl NodeResult {
     fn pending() -> NodeResult {
         NodeResult {
             state: NodeState::Pending,
+            evidence: BTreeMap::new(),
+        }
+    }
+
+    fn not_succeeded() -> NodeResult {
+        NodeResult {
+            state: NodeState::NotSucceeded,
             evidence: BTreeMap::new(),
         }
     }
@@ -104,10 +111,7 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
                 Err(err) => {
                     // Stop starting actions; the run stays resumable.
                     ctx.aborted.store(true, Ordering::SeqCst);
-                    let _ = done.send(Some(NodeResult {
-                        state: NodeState::NotSucceeded,
-                        evidence: BTreeMap::new(),
-                    }));
+                    let _ = done.send(Some(NodeResult::not_succeeded()));
                     Err(err)
                 }
             }
@@ -183,10 +187,6 @@ async fn run_node(
         let detail = format!("not run: step `{needed}` did not succeed for this identity");
         return settle_node(ctx, step, identity_index, ActionStatus::Skipped, detail).await;
     }
-    if ctx.aborted.load(Ordering::SeqCst) {
-        let detail = "not run: the run was aborted after a failure".to_string();
-        return settle_node(ctx, step, identity_index, ActionStatus::Skipped, detail).await;
-    }
 
     let resolved = {
         let evidence = |step: &str, key: &str| lineage.get(step).and_then(|e| e.get(key)).cloned();
@@ -199,6 +199,9 @@ async fn run_node(
     };
     let (target, params) = match resolved {
         Ok(resolved) => resolved,
+        Err(_) if ctx.aborted.load(Ordering::SeqCst) => {
+            return settle_node(ctx, step, identity_index, ActionStatus::Skipped, aborted()).await;
+        }
         Err(message) => {
             let detail = format!("cannot compute this step's target or parameters: {message}");
             return settle_node(ctx, step, identity_index, ActionStatus::Failed, detail).await;
@@ -221,14 +224,26 @@ async fn run_node(
         Ok(owner) => owner,
         Err(mut shared) => {
             // Another identity of this step has the same target: share its action.
-            let result = wait(&mut shared).await;
+            let Some(record) = shared
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|r| r.clone())
+            else {
+                // The owner stopped on a store error; the run stops with it.
+                return Ok(NodeResult::not_succeeded());
+            };
             add_source(ctx, &key, identity_index).await?;
-            return Ok(result);
+            return Ok(finished(ctx, step, &record));
         }
     };
 
-    let previous = ctx.take_previous(&key);
-    let record = match previous {
+    // Outcomes an earlier execution recorded are reused, whatever happened
+    // since; an action whose call may have gone out is finished even in an
+    // aborted run (as a call in flight at the abort is); nothing else starts
+    // once the run is aborted.
+    let aborting = ctx.aborted.load(Ordering::SeqCst);
+    let record = match ctx.take_previous(&key) {
         Some(mut done) if done.status.is_final() => {
             if !done.sources.contains(&identity_index) {
                 done.sources.push(identity_index);
@@ -236,7 +251,13 @@ async fn run_node(
             }
             done
         }
-        Some(interrupted) => execute(ctx, step, interrupted, identity_index).await?,
+        Some(interrupted) if !aborting || !may_start_a_call(&interrupted) => {
+            execute(ctx, step, interrupted, identity_index).await?
+        }
+        Some(unstarted) => record::settle(ctx, unstarted, ActionStatus::Skipped, aborted()).await?,
+        None if aborting => {
+            settle_record(ctx, step, identity_index, ActionStatus::Skipped, aborted()).await?
+        }
         None => {
             let fresh = NewAction {
                 key: key.clone(),
@@ -254,8 +275,19 @@ async fn run_node(
         }
     };
     let result = finished(ctx, step, &record);
-    let _ = owner.send(Some(result.clone()));
+    let _ = owner.send(Some(record));
     Ok(result)
+}
+
+/// The detail of a node skipped because the run aborted.
+fn aborted() -> String {
+    "not run: the run was aborted after a failure".to_string()
+}
+
+/// Whether running `record` could send a first call for it: it was not
+/// called yet, and its decision does not forbid calling.
+fn may_start_a_call(record: &ActionRecord) -> bool {
+    record.attempts == 0 && !matches!(record.decision, Some(Decision::Denied { .. }))
 }
 
 /// Decides (once), then runs the action unless the decision forbids it.
@@ -302,6 +334,18 @@ async fn settle_node(
     status: ActionStatus,
     detail: String,
 ) -> Result<NodeResult, StoreError> {
+    let record = settle_record(ctx, step, identity_index, status, detail).await?;
+    Ok(finished(ctx, step, &record))
+}
+
+/// The record of [`settle_node`]: the earlier execution's, or a new one.
+async fn settle_record(
+    ctx: &RunContext,
+    step: &Step,
+    identity_index: usize,
+    status: ActionStatus,
+    detail: String,
+) -> Result<ActionRecord, StoreError> {
     let identity = ctx.signal.identities[identity_index].clone();
     let key = node_key(&ctx.run.run_id, &step.id, identity_index);
     let previous = ctx.take_previous(&key);
@@ -327,7 +371,7 @@ async fn settle_node(
             record
         }
     };
-    Ok(finished(ctx, step, &record))
+    Ok(record)
 }
 
 /// Adds a signal identity to the sources of a shared action.
@@ -342,12 +386,21 @@ async fn add_source(ctx: &RunContext, key: &str, identity_index: usize) -> Resul
     Ok(())
 }
 
+/// Why a step's target or parameters cannot be computed for an identity.
+#[derive(Debug, thiserror::Error)]
+enum Unresolved {
+    #[error(transparent)]
+    Missing(#[from] MissingValue),
+    #[error("the target id is empty")]
+    EmptyTarget,
+}
+
 /// The step's target and parameters for one identity.
 fn resolve(
     specs: &StepSpec,
     step: &Step,
     scope: &Scope<'_>,
-) -> Result<(Identity, BTreeMap<String, String>), String> {
+) -> Result<(Identity, BTreeMap<String, String>), Unresolved> {
     let (info, spec) = (&specs.info, &specs.spec);
     let target = match &step.target {
         None => scope.target.clone(),
@@ -368,7 +421,7 @@ fn resolve(
         }
     };
     if target.id.trim().is_empty() {
-        return Err("the target id is empty".into());
+        return Err(Unresolved::EmptyTarget);
     }
     let mut params = BTreeMap::new();
     for (name, value) in &step.params {

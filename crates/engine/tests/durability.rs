@@ -9,8 +9,8 @@ use cordon_authority::{Authority, AuthorityModel, Inventory};
 use cordon_engine::EngineError;
 use cordon_input::SourceFile;
 use cordon_store::failing::{FailingStore, Op};
-use cordon_store::{Batch, MemoryStore, Store, StoreExt};
-use cordon_types::{ActionStatus, Decision, RunStatus};
+use cordon_store::{MemoryStore, Store};
+use cordon_types::{ActionStatus, Decision, RunRecord, RunStatus};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use support::*;
@@ -44,32 +44,6 @@ id = "delete"
 needs = ["suspend"]
 plugin = "aws"
 action = "delete-access-key"
-"#;
-
-const PIPELINE: &str = r#"
-name = "pipeline"
-owner = "nhi"
-
-[[step]]
-id = "deactivate"
-plugin = "aws"
-action = "deactivate-access-key"
-
-[[step]]
-id = "delete"
-needs = ["deactivate"]
-plugin = "aws"
-action = "delete-access-key"
-"#;
-
-const DEACTIVATE: &str = r#"
-name = "deactivate"
-owner = "nhi"
-
-[[step]]
-id = "deactivate"
-plugin = "aws"
-action = "deactivate-access-key"
 "#;
 
 #[tokio::test]
@@ -180,24 +154,14 @@ async fn resume_reuses_recorded_outcomes_and_repeats_the_running_action_with_its
     let first_key = h.fake.calls_of("delete-access-key", "AK2")[0].key.clone();
 
     // As if the process died while deleting AK2.
-    let mut interrupted = h.action(&run, "delete", "AK2");
+    let interrupted = in_flight(h.action(&run, "delete", "AK2"));
     assert_eq!(interrupted.key, first_key);
-    interrupted.status = ActionStatus::Running;
-    interrupted.finished_at = None;
-    interrupted.detail.clear();
-    let mut running = run.clone();
-    running.status = RunStatus::Running;
-    running.finished_at = None;
-    h.store
-        .commit(Batch::new().run(&running).action(&interrupted))
-        .await
-        .unwrap();
+    h.interrupt(&run, std::slice::from_ref(&interrupted)).await;
     let before: BTreeMap<_, _> = h
         .actions(&run)
         .into_iter()
         .map(|a| (a.key.clone(), a))
         .collect();
-    h.fake.clear_calls();
 
     let resumed = h.resume(&run.run_id).await;
 
@@ -356,4 +320,58 @@ async fn a_ledger_that_cannot_be_read_stops_the_run_resumably_and_calls_nothing(
     let resumed = h.resume(&run.run_id).await;
     assert_eq!(resumed.status, RunStatus::Completed);
     assert_eq!(h.fake.calls_of("deactivate-access-key", "AK1").len(), 1);
+}
+
+/// Runs ABORTING to completion, then rewrites the store as if the process
+/// died after `a` failed and `b` was applied, while `c` was decided and —
+/// if `c_called` — its call in flight.
+async fn interrupted_after_an_abort(c_called: bool) -> (Harness, RunRecord) {
+    let h = Harness::new(FakePlugins::standard(4));
+    let signal = signal(
+        None,
+        vec![key("AK1", "ci-bot"), key("AK2", "etl"), key("AK3", "ops")],
+    );
+    let run = h.run(ABORTING, signal, false).await;
+    assert_eq!(run.status, RunStatus::Completed);
+    let mut failed = h.action(&run, "a", "AK1");
+    failed.status = ActionStatus::Failed;
+    failed.detail = "invalid request: fake 400".into();
+    let mut c = in_flight(h.action(&run, "c", "AK3"));
+    if !c_called {
+        c.attempts = 0;
+        c.evidence.clear();
+        c.restore.clear();
+    }
+    h.interrupt(&run, &[failed, c]).await;
+    (h, run)
+}
+
+#[tokio::test]
+async fn resuming_an_aborted_run_keeps_what_finished_and_finishes_the_call_in_flight() {
+    let (h, run) = interrupted_after_an_abort(true).await;
+    let resumed = h.resume(&run.run_id).await;
+
+    assert_eq!(resumed.status, RunStatus::Partial);
+    assert_eq!(h.actions(&run).len(), 3, "{:#?}", h.actions(&run));
+    assert_eq!(h.action(&run, "a", "AK1").status, ActionStatus::Failed);
+    assert_eq!(h.action(&run, "b", "AK2").status, ActionStatus::Applied);
+    let c = h.action(&run, "c", "AK3");
+    assert_eq!(c.status, ActionStatus::Applied, "{}", c.detail);
+    assert_eq!(c.attempts, 2);
+    let calls = h.fake.executes();
+    assert_eq!(calls.len(), 1, "only the call in flight: {calls:#?}");
+    assert!(calls[0].is("deactivate-access-key", "AK3"));
+    assert_eq!(calls[0].key, c.key, "with its idempotency key");
+}
+
+#[tokio::test]
+async fn resuming_an_aborted_run_starts_no_call_that_had_not_gone_out() {
+    let (h, run) = interrupted_after_an_abort(false).await;
+    let resumed = h.resume(&run.run_id).await;
+
+    assert_eq!(resumed.status, RunStatus::Partial);
+    assert_eq!(h.actions(&run).len(), 3, "{:#?}", h.actions(&run));
+    assert_eq!(h.action(&run, "b", "AK2").status, ActionStatus::Applied);
+    h.expect(&run, "c", "AK3", ActionStatus::Skipped, "aborted");
+    assert!(h.fake.executes().is_empty(), "{:#?}", h.fake.executes());
 }

@@ -1,9 +1,10 @@
 //! Scheduling tests of the run engine over fake plugins and a memory store:
 //! dedupe, `needs` (per identity and as a barrier), abort, retries, rate
-//! gates and dry runs.
+//! gates, dry runs and progress events.
 
 mod support;
 
+use cordon_authority::AllowAll;
 use cordon_engine::Event;
 use cordon_store::MemoryStore;
 use cordon_types::{ActionStatus, IdentityKind, RunStatus};
@@ -11,39 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 use tokio::sync::mpsc;
-
-/// One step per distinct user, whatever number of keys lead to it.
-const FENCE_USERS: &str = r#"
-name = "fence"
-owner = "nhi"
-
-[[step]]
-id = "fence"
-plugin = "aws"
-action = "quarantine-user"
-for_each = { provider = "aws", kind = "access-key" }
-target = { kind = "user", id = "{{ target.attributes.user }}" }
-"#;
-
-/// Deactivate each key, then delete it, reason taken from the first step's evidence.
-const PIPELINE: &str = r#"
-name = "pipeline"
-owner = "nhi"
-
-[[step]]
-id = "deactivate"
-plugin = "aws"
-action = "deactivate-access-key"
-for_each = { provider = "aws", kind = "access-key" }
-
-[[step]]
-id = "delete"
-needs = ["deactivate"]
-plugin = "aws"
-action = "delete-access-key"
-for_each = { provider = "aws", kind = "access-key" }
-params = { reason = "{{ steps.deactivate.evidence.note or \"none\" }}" }
-"#;
 
 /// Deactivate the keys; then, once all are done, revoke the Okta users' sessions.
 const BARRIER: &str = r#"
@@ -168,12 +136,12 @@ async fn a_failed_need_skips_the_step_for_that_identity_only() {
         h.action(&run, "deactivate", "AK1").status,
         ActionStatus::Failed
     );
-    let skipped = h.action(&run, "delete", "AK1");
-    assert_eq!(skipped.status, ActionStatus::Skipped);
-    assert!(
-        skipped.detail.contains("`deactivate` did not succeed"),
-        "{}",
-        skipped.detail
+    let skipped = h.expect(
+        &run,
+        "delete",
+        "AK1",
+        ActionStatus::Skipped,
+        "`deactivate` did not succeed",
     );
     assert_eq!(skipped.attempts, 0);
     assert!(h.fake.calls_of("delete-access-key", "AK1").is_empty());
@@ -232,12 +200,12 @@ async fn a_barrier_is_skipped_when_any_node_of_the_needed_step_failed() {
         h.action(&run, "deactivate", "AK2").status,
         ActionStatus::Applied
     );
-    let skipped = h.action(&run, "sessions", "alice");
-    assert_eq!(skipped.status, ActionStatus::Skipped);
-    assert!(
-        skipped.detail.contains("`deactivate`"),
-        "{}",
-        skipped.detail
+    h.expect(
+        &run,
+        "sessions",
+        "alice",
+        ActionStatus::Skipped,
+        "`deactivate`",
     );
     assert!(
         h.fake.executes().iter().all(|c| c.plugin != "okta"),
@@ -286,7 +254,7 @@ for_each = { provider = "okta", kind = "user" }
     let h = Harness::with(
         FakePlugins::standard(4),
         Arc::new(MemoryStore::new()),
-        Arc::new(cordon_authority::AllowAll),
+        Arc::new(AllowAll),
         Some(events_tx),
     );
     let (open, held) = gate();
@@ -325,13 +293,7 @@ for_each = { provider = "okta", kind = "user" }
         "an action in flight finishes"
     );
     for (step, target) in [("after", "AK2"), ("fence", "bob")] {
-        let skipped = h.action(&run, step, target);
-        assert_eq!(skipped.status, ActionStatus::Skipped, "{step}");
-        assert!(
-            skipped.detail.contains("aborted"),
-            "{step}: {}",
-            skipped.detail
-        );
+        h.expect(&run, step, target, ActionStatus::Skipped, "aborted");
     }
     assert!(h.fake.calls_of("delete-access-key", "AK2").is_empty());
     assert!(h.fake.executes().iter().all(|c| c.plugin != "okta"));
@@ -527,4 +489,79 @@ async fn a_dry_run_plans_every_action_and_tells_the_plugins() {
         "would",
         "planned evidence feeds later steps"
     );
+}
+
+#[tokio::test]
+async fn every_planned_node_reports_that_it_finished() {
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let h = Harness::with(
+        FakePlugins::standard(4),
+        Arc::new(MemoryStore::new()),
+        Arc::new(AllowAll),
+        Some(tx),
+    );
+    let signal = signal(
+        None,
+        vec![
+            key("AK1", "ci-bot"),
+            key("AK2", "ci-bot"),
+            key("AK3", "etl"),
+        ],
+    );
+    h.run(FENCE_USERS, signal, false).await;
+    drop(h);
+    let (mut planned, mut finished) = (None, 0);
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Planned { nodes, .. } => planned = Some(nodes),
+            Event::NodeFinished { .. } => finished += 1,
+        }
+    }
+    assert_eq!(planned, Some(3));
+    assert_eq!(
+        finished, 3,
+        "Event::NodeFinished: `or it shares another node's action`"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_call_passes_a_closed_rate_gate_while_its_intent_is_written() {
+    let h = Harness::with(
+        FakePlugins::standard(2),
+        Arc::new(YieldingStore(MemoryStore::new())),
+        Arc::new(AllowAll),
+        None,
+    );
+    // Whichever key is called first gets the 429.
+    for id in ["AK1", "AK2"] {
+        h.fake.script(
+            "deactivate-access-key",
+            id,
+            vec![Reply::RateLimited(Some(5_000)).into(), applied(&[]).into()],
+        );
+    }
+    let run = h
+        .run(
+            DEACTIVATE,
+            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
+            false,
+        )
+        .await;
+    assert_eq!(run.status, RunStatus::Completed);
+    let calls = h.fake.calls();
+    let first_429 = calls
+        .iter()
+        .filter_map(|c| c.answered.clone().filter(|a| a.2 == "rate-limited"))
+        .min_by_key(|a| a.0)
+        .expect("a 429");
+    let reset = first_429.1 + Duration::from_millis(5_000);
+    for call in calls.iter().filter(|c| c.started > first_429.0) {
+        assert!(
+            call.at >= reset,
+            "{} {} went out {:?} before the provider's reset",
+            call.kind,
+            call.target.id,
+            reset - call.at
+        );
+    }
 }

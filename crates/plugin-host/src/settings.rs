@@ -62,35 +62,71 @@ pub struct Origin {
     pub port: u16,
 }
 
+/// Why text is not an [`Origin`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginError {
+    /// No `://` separates a scheme from the rest.
+    #[error("`{text}` is not an origin like https://host[:port]")]
+    NotAnOrigin {
+        /// The text as given.
+        text: String,
+    },
+    /// The scheme is neither `http` nor `https`.
+    #[error("scheme `{scheme}` is not http or https")]
+    Scheme {
+        /// The scheme, lowercased.
+        scheme: String,
+    },
+    /// A path, query, fragment or user part follows the host.
+    #[error("`{text}` must be an origin only (scheme, host, port), without path, query or user")]
+    NotOnlyOrigin {
+        /// The text as given.
+        text: String,
+    },
+    /// The port is not a number from 0 to 65535.
+    #[error("port `{port}` in `{text}` is not a number")]
+    Port {
+        /// The port as written.
+        port: String,
+        /// The text as given.
+        text: String,
+    },
+    /// Nothing names a host.
+    #[error("`{text}` has no host")]
+    NoHost {
+        /// The text as given.
+        text: String,
+    },
+}
+
 impl Origin {
     /// Parses `scheme://host[:port]` (a trailing `/` is allowed, a path is not).
-    pub fn parse(text: &str) -> Result<Origin, String> {
+    pub fn parse(text: &str) -> Result<Origin, OriginError> {
         let (scheme, rest) = text
             .split_once("://")
-            .ok_or_else(|| format!("`{text}` is not an origin like https://host[:port]"))?;
+            .ok_or_else(|| OriginError::NotAnOrigin { text: text.into() })?;
         let scheme = scheme.to_ascii_lowercase();
         let default_port = match scheme.as_str() {
             "http" => 80,
             "https" => 443,
-            _ => return Err(format!("scheme `{scheme}` is not http or https")),
+            _ => return Err(OriginError::Scheme { scheme }),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#', '@']) {
-            return Err(format!(
-                "`{text}` must be an origin only (scheme, host, port), without path, query or user"
-            ));
+            return Err(OriginError::NotOnlyOrigin { text: text.into() });
         }
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| format!("port `{port}` in `{text}` is not a number"))?;
+                let port = port.parse::<u16>().map_err(|_| OriginError::Port {
+                    port: port.into(),
+                    text: text.into(),
+                })?;
                 (host, port)
             }
             _ => (rest, default_port),
         };
         if host.is_empty() {
-            return Err(format!("`{text}` has no host"));
+            return Err(OriginError::NoHost { text: text.into() });
         }
         Ok(Origin {
             scheme,

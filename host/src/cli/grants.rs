@@ -21,8 +21,8 @@ pub async fn commander(
     let authority = ctx.require_authority("grant commander")?;
     let ttl = match parse_duration(ttl) {
         Ok(ttl) => ttl,
-        Err(message) => {
-            eprintln!("error: --ttl: {message}");
+        Err(error) => {
+            eprintln!("error: --ttl: {error}");
             return Ok(EXIT_INVALID_INPUT);
         }
     };

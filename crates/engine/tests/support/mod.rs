@@ -4,11 +4,18 @@
 
 #![allow(dead_code)]
 
+mod playbooks;
+mod yielding;
+
+pub use playbooks::*;
+#[allow(unused_imports)] // not every test file uses it
+pub use yielding::YieldingStore;
+
 use cordon_authority::{AllowAll, DecisionPoint};
 use cordon_engine::{BoxFuture, Engine, Event, PluginSlot, Plugins, RunRequest};
 use cordon_input::{Catalogue, Playbook, Signal, SourceFile};
 use cordon_plugin_host::{CallError, CallReport};
-use cordon_store::{MemoryStore, Store};
+use cordon_store::{Batch, MemoryStore, Store, StoreExt};
 use cordon_types::{
     ActionOutcome, ActionRecord, ActionRequest, ActionSpec, Effect, Identity, IdentityFacts,
     IdentityKind, OutcomeStatus, ParamSpec, PluginInfo, ProviderError, RunRecord,
@@ -570,6 +577,22 @@ impl Harness {
             .unwrap_or_else(|e| panic!("resume failed: {e}"))
     }
 
+    /// Rewrites the store as if the process had died now: the run `running`
+    /// again and `actions` as given; the fake forgets its calls.
+    pub async fn interrupt(&self, run: &RunRecord, actions: &[ActionRecord]) {
+        let mut running = run.clone();
+        running.status = cordon_types::RunStatus::Running;
+        running.finished_at = None;
+        let batch = actions
+            .iter()
+            .fold(Batch::new().run(&running), |batch, a| batch.action(a));
+        self.store
+            .commit(batch)
+            .await
+            .expect("the store takes the rewrite");
+        self.fake.clear_calls();
+    }
+
     /// Every action of the run.
     pub fn actions(&self, run: &RunRecord) -> Vec<ActionRecord> {
         self.store.actions(&run.run_id).expect("actions")
@@ -589,6 +612,38 @@ impl Harness {
         );
         found.into_iter().next().unwrap()
     }
+
+    /// The one action of `step` on `target`, asserting its status and that
+    /// its detail says `detail`.
+    pub fn expect(
+        &self,
+        run: &RunRecord,
+        step: &str,
+        target: &str,
+        status: cordon_types::ActionStatus,
+        detail: &str,
+    ) -> ActionRecord {
+        let action = self.action(run, step, target);
+        assert_eq!(
+            action.status, status,
+            "{step} on {target}: {}",
+            action.detail
+        );
+        assert!(
+            action.detail.contains(detail),
+            "{step} on {target}: {}",
+            action.detail
+        );
+        action
+    }
+}
+
+/// `action` as it was while its call was in flight: running, unfinished.
+pub fn in_flight(mut action: ActionRecord) -> ActionRecord {
+    action.status = cordon_types::ActionStatus::Running;
+    action.finished_at = None;
+    action.detail.clear();
+    action
 }
 
 /// Awaits `fut`, failing the test if it takes more than a minute (a deadlock).

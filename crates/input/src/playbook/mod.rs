@@ -10,7 +10,7 @@ mod raw;
 pub mod template;
 mod validate;
 
-pub use template::{Scope, Template};
+pub use template::{MissingValue, Scope, Template};
 
 use crate::diagnostic::{InputError, InputErrors, SourceFile};
 use crate::signal::Signal;
@@ -177,20 +177,55 @@ impl Playbook {
     }
 }
 
+/// Why a signal does not fire a playbook's trigger.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TriggerMismatch {
+    /// The signal's kind matches none of the trigger's kind patterns.
+    #[error("signal kind `{kind}` is not one of the trigger's kinds {expected:?}")]
+    Kind {
+        /// The signal's kind.
+        kind: String,
+        /// The trigger's kind patterns.
+        expected: Vec<String>,
+    },
+    /// The signal comes from a source the trigger does not list.
+    #[error("signal source `{found}` is not one of the trigger's sources {expected:?}")]
+    Source {
+        /// The signal's source.
+        found: String,
+        /// The trigger's sources.
+        expected: Vec<String>,
+    },
+    /// No identity in the signal comes from one of the trigger's providers.
+    #[error("no identity in the signal comes from the trigger's providers {expected:?}")]
+    Provider {
+        /// The trigger's providers.
+        expected: Vec<String>,
+    },
+    /// The signal's severity is below the trigger's minimum.
+    #[error("signal severity `{severity}` is below the trigger's minimum `{minimum}`")]
+    Severity {
+        /// The signal's severity.
+        severity: Severity,
+        /// The trigger's minimum.
+        minimum: Severity,
+    },
+}
+
 impl Trigger {
     /// `Ok` when the signal is one this playbook answers, else why not.
-    pub fn accepts(&self, signal: &Signal) -> Result<(), String> {
+    pub fn accepts(&self, signal: &Signal) -> Result<(), TriggerMismatch> {
         if !self.kinds.is_empty() && !self.kinds.iter().any(|k| kind_matches(k, &signal.kind)) {
-            return Err(format!(
-                "signal kind `{}` is not one of the trigger's kinds {:?}",
-                signal.kind, self.kinds
-            ));
+            return Err(TriggerMismatch::Kind {
+                kind: signal.kind.clone(),
+                expected: self.kinds.clone(),
+            });
         }
         if !self.sources.is_empty() && !self.sources.contains(&signal.source) {
-            return Err(format!(
-                "signal source `{}` is not one of the trigger's sources {:?}",
-                signal.source, self.sources
-            ));
+            return Err(TriggerMismatch::Source {
+                found: signal.source.clone(),
+                expected: self.sources.clone(),
+            });
         }
         if !self.providers.is_empty()
             && !signal
@@ -198,18 +233,17 @@ impl Trigger {
                 .iter()
                 .any(|i| self.providers.contains(&i.provider))
         {
-            return Err(format!(
-                "no identity in the signal comes from the trigger's providers {:?}",
-                self.providers
-            ));
+            return Err(TriggerMismatch::Provider {
+                expected: self.providers.clone(),
+            });
         }
-        if let Some(min) = self.min_severity
-            && signal.severity < min
+        if let Some(minimum) = self.min_severity
+            && signal.severity < minimum
         {
-            return Err(format!(
-                "signal severity `{}` is below the trigger's minimum `{min}`",
-                signal.severity
-            ));
+            return Err(TriggerMismatch::Severity {
+                severity: signal.severity,
+                minimum,
+            });
         }
         Ok(())
     }

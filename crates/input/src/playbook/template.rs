@@ -44,6 +44,16 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// A template hole none of whose choices has a value for the identity worked on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{}` has no value for {target}", paths.join(" or "))]
+pub struct MissingValue {
+    /// The hole's paths, in the order they were tried.
+    pub paths: Vec<String>,
+    /// The signal identity the step was working on, as displayed.
+    pub target: String,
+}
+
 /// Where a template's values come from while a run executes.
 pub struct Scope<'a> {
     /// The signal identity the step is working on (`target.*`).
@@ -128,7 +138,7 @@ impl Template {
     }
 
     /// Renders the template, or names the first hole that has no value.
-    pub fn render(&self, scope: &Scope<'_>) -> Result<String, String> {
+    pub fn render(&self, scope: &Scope<'_>) -> Result<String, MissingValue> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -141,18 +151,17 @@ impl Template {
                     match value {
                         Some(value) => out.push_str(&value),
                         None => {
-                            let names: Vec<String> = choices
+                            let paths = choices
                                 .iter()
                                 .filter_map(|c| match c {
                                     Choice::Path(p) => Some(p.join(".")),
                                     Choice::Literal(_) => None,
                                 })
                                 .collect();
-                            return Err(format!(
-                                "`{}` has no value for {}",
-                                names.join(" or "),
-                                scope.target
-                            ));
+                            return Err(MissingValue {
+                                paths,
+                                target: scope.target.to_string(),
+                            });
                         }
                     }
                 }
@@ -324,7 +333,7 @@ mod tests {
     fn render(
         text: &str,
         evidence: &dyn Fn(&str, &str) -> Option<String>,
-    ) -> Result<String, String> {
+    ) -> Result<String, MissingValue> {
         let signal = signal();
         let target = key();
         Template::parse(text).unwrap().render(&Scope {
@@ -364,8 +373,21 @@ mod tests {
 
     #[test]
     fn missing_values_are_named() {
-        let err = render("{{ target.attributes.role }}", &|_, _| None).unwrap_err();
-        assert!(err.contains("target.attributes.role"), "{err}");
+        let err = render(
+            "{{ target.attributes.role or target.attributes.team }}",
+            &|_, _| None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.paths,
+            ["target.attributes.role", "target.attributes.team"]
+        );
+        assert!(
+            err.to_string().starts_with(
+                "`target.attributes.role or target.attributes.team` has no value for "
+            ),
+            "{err}"
+        );
     }
 
     #[test]
