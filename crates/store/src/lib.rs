@@ -18,6 +18,7 @@ mod batch;
 pub mod conformance;
 mod error;
 pub mod failing;
+mod journal;
 mod ledger;
 mod memory;
 mod sled_backend;

@@ -1,16 +1,15 @@
 //! The embedded backend: one sled database, one tree per record type.
 //!
-//! A batch is one sled transaction across every tree, applied under the
-//! store's write lock (which also serialises the audit chain's tail), so a
-//! concurrent flush persists either all of a batch or none of it. Flushes
-//! are shared by concurrent committers (group commit).
+//! A batch is written under the store's write lock (which also serialises
+//! the audit chain's tail) through a journal entry, so a crash keeps either
+//! all of it or none of it (see [`crate::journal`]). Flushes are shared by
+//! concurrent committers (group commit).
 
 use crate::audit::{self, AuditRecord, GENESIS, Head};
 use crate::batch::{Batch, LedgerCounts, LedgerKey};
+use crate::journal::{TreeId, Writes};
 use crate::{Store, StoreError, StoreFuture, ledger};
 use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord, now_ms};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,12 +22,24 @@ pub struct SledStore {
     db: sled::Db,
     trees: Trees,
     path: PathBuf,
-    /// The audit chain's next seq and last hash; every apply holds it.
-    tail: Mutex<(u64, String)>,
+    /// Where the next write goes; every write holds it.
+    tail: Mutex<Tail>,
     written: AtomicU64,
     flushed: AtomicU64,
     flush_lock: tokio::sync::Mutex<()>,
     failpoint: Option<u64>,
+}
+
+/// The state writes continue from.
+struct Tail {
+    /// The audit chain's next seq.
+    seq: u64,
+    /// The audit chain's last hash.
+    hash: String,
+    /// The next journal entry's number.
+    journal: u64,
+    /// A write failed after its journal entry was written.
+    broken: bool,
 }
 
 struct Trees {
@@ -40,6 +51,46 @@ struct Trees {
     audit: sled::Tree,
     meta: sled::Tree,
     ledger: sled::Tree,
+    /// Batches being written (see [`crate::journal`]).
+    journal: sled::Tree,
+}
+
+impl Trees {
+    fn tree(&self, id: TreeId) -> &sled::Tree {
+        match id {
+            TreeId::Runs => &self.runs,
+            TreeId::Actions => &self.actions,
+            TreeId::Grants => &self.grants,
+            TreeId::Incidents => &self.incidents,
+            TreeId::Facts => &self.facts,
+            TreeId::Audit => &self.audit,
+            TreeId::Meta => &self.meta,
+            TreeId::Ledger => &self.ledger,
+        }
+    }
+
+    fn apply(&self, writes: &Writes) -> Result<(), StoreError> {
+        for (tree, key, value) in writes.iter() {
+            self.tree(tree).insert(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// Applies again the batches a crash interrupted; returns how many.
+    fn recover(&self) -> Result<usize, StoreError> {
+        let mut recovered = 0;
+        for entry in self.journal.iter() {
+            let (key, value) = entry?;
+            let writes = Writes::decode(&value).map_err(|message| StoreError::Corrupt {
+                key: format!("journal entry {}", key_seq(&key)),
+                message,
+            })?;
+            self.apply(&writes)?;
+            self.journal.remove(key)?;
+            recovered += 1;
+        }
+        Ok(recovered)
+    }
 }
 
 impl SledStore {
@@ -68,14 +119,24 @@ impl SledStore {
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
             ledger: db.open_tree("ledger")?,
+            journal: db.open_tree("journal")?,
         };
-        let tail = match trees.audit.last()? {
+        if trees.recover()? > 0 {
+            db.flush()?;
+        }
+        let (seq, hash) = match trees.audit.last()? {
             Some((key, value)) => {
                 let seq = key_seq(&key);
                 let last = audit::decode(seq, &value)?;
                 (last.seq + 1, last.hash)
             }
             None => (1, GENESIS.to_string()),
+        };
+        let tail = Tail {
+            seq,
+            hash,
+            journal: 0,
+            broken: false,
         };
         Ok(SledStore {
             db,
@@ -100,99 +161,112 @@ impl SledStore {
         Ok(())
     }
 
-    fn write(
-        &self,
-        guard: Option<&LedgerKey>,
-        build: &mut (dyn FnMut(LedgerCounts) -> Batch + Send),
-    ) -> Result<(), StoreError> {
+    /// Commits one write: its journal entry, its writes, the entry's removal
+    /// (see [`crate::journal`]), all under the tail lock.
+    fn write(&self, write: Write<'_>) -> Result<(), StoreError> {
         let mut tail = self.tail.lock().map_err(|_| poisoned())?;
-        let t = &self.trees;
-        let new_tail = std::cell::RefCell::new(None);
-        let build = std::cell::RefCell::new(build);
-        let result = (
-            &t.runs,
-            &t.actions,
-            &t.grants,
-            &t.incidents,
-            &t.facts,
-            &t.audit,
-            &t.meta,
-            &t.ledger,
-        )
-            .transaction(
-                |(runs, actions, grants, incidents, facts, audit, meta, ledger)| {
-                    let counts = match guard {
-                        Some(key) => ledger::counts(
-                            key,
-                            ledger.get(ledger::run_key(&key.run_id))?.as_deref(),
-                            ledger.get(ledger::domain_key(&key.domain))?.as_deref(),
-                        ),
-                        None => LedgerCounts::default(),
-                    };
-                    let batch = (build.borrow_mut())(counts);
-                    let (mut seq, mut prev) = (tail.0, tail.1.clone());
-                    let at = now_ms();
-                    for entry in &batch.audit {
-                        if self.failpoint == Some(seq) {
-                            return abort(StoreError::AuditUnavailable(format!(
-                                "cannot append audit record {seq} (CORDON_FAILPOINT_AUDIT)"
-                            )));
-                        }
-                        let record = AuditRecord::seal(seq, at, entry, &prev);
-                        audit.insert(&seq.to_be_bytes(), record.encode())?;
-                        prev = record.hash;
-                        seq += 1;
-                    }
-                    if !batch.audit.is_empty() {
-                        let head = Head {
-                            seq: seq - 1,
-                            hash: prev.clone(),
-                        };
-                        meta.insert(
-                            HEAD_KEY,
-                            serde_json::to_vec(&head).expect("head serializes"),
-                        )?;
-                    }
-                    for run in &batch.runs {
-                        put(runs, run.run_id.as_bytes(), run)?;
-                    }
-                    for action in &batch.actions {
-                        put(actions, &action_key(&action.run_id, &action.key), action)?;
-                    }
-                    for grant in &batch.grants {
-                        put(grants, grant.id.as_bytes(), grant)?;
-                    }
-                    for incident in &batch.incidents {
-                        put(incidents, incident.id.as_bytes(), incident)?;
-                    }
-                    for fact in &batch.facts {
-                        put(facts, &facts_key(&fact.run_id, fact.identity), fact)?;
-                    }
-                    for charge in &batch.charges {
-                        let run_key = ledger::run_key(&charge.run_id);
-                        let count = ledger::decode_count(ledger.get(&run_key)?.as_deref());
-                        ledger.insert(run_key, &ledger::encode_count(count + 1))?;
-                        let domain_key = ledger::domain_key(&charge.domain);
-                        let mut buckets =
-                            ledger::decode_buckets(ledger.get(&domain_key)?.as_deref());
-                        ledger::add(&mut buckets, charge);
-                        ledger.insert(domain_key, ledger::encode_buckets(&buckets))?;
-                    }
-                    *new_tail.borrow_mut() = Some((seq, prev));
-                    Ok(())
-                },
-            );
-        match result {
-            Ok(()) => {
-                if let Some(t) = new_tail.into_inner() {
-                    *tail = t;
-                }
-                self.written.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-            Err(TransactionError::Abort(err)) => Err(err),
-            Err(TransactionError::Storage(err)) => Err(err.into()),
+        if tail.broken {
+            return Err(StoreError::Io(
+                "an earlier write failed halfway; reopen the store to recover it".into(),
+            ));
         }
+        let t = &self.trees;
+        let built;
+        let batch = match write {
+            Write::Batch(batch) => batch,
+            Write::Guarded(key, build) => {
+                let counts = ledger::counts(
+                    key,
+                    t.ledger.get(ledger::run_key(&key.run_id))?.as_deref(),
+                    t.ledger.get(ledger::domain_key(&key.domain))?.as_deref(),
+                );
+                built = build(counts);
+                &built
+            }
+        };
+        if let Some(seq) = self.failpoint
+            && (tail.seq..tail.seq + batch.audit.len() as u64).contains(&seq)
+        {
+            return Err(StoreError::AuditUnavailable(format!(
+                "cannot append audit record {seq} (CORDON_FAILPOINT_AUDIT)"
+            )));
+        }
+
+        let (writes, seq, prev) = self.writes(&tail, batch)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+
+        let entry = tail.journal.to_be_bytes();
+        t.journal.insert(entry, writes.encode())?;
+        // From here on a failure leaves the batch half applied in memory
+        // (the journal entry completes it on reopen): refuse later writes.
+        tail.broken = true;
+        t.apply(&writes)?;
+        t.journal.remove(entry)?;
+        tail.broken = false;
+        tail.journal += 1;
+        tail.seq = seq;
+        tail.hash = prev;
+        self.written.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The writes of `batch` after `tail`, with the audit chain's new
+    /// next seq and last hash.
+    fn writes(&self, tail: &Tail, batch: &Batch) -> Result<(Writes, u64, String), StoreError> {
+        let t = &self.trees;
+        let mut writes = Writes::default();
+        for run in &batch.runs {
+            writes.put(TreeId::Runs, run.run_id.as_bytes(), json(run));
+        }
+        for action in &batch.actions {
+            let key = action_key(&action.run_id, &action.key);
+            writes.put(TreeId::Actions, key, json(action));
+        }
+        for grant in &batch.grants {
+            writes.put(TreeId::Grants, grant.id.as_bytes(), json(grant));
+        }
+        for incident in &batch.incidents {
+            writes.put(TreeId::Incidents, incident.id.as_bytes(), json(incident));
+        }
+        for fact in &batch.facts {
+            let key = facts_key(&fact.run_id, fact.identity);
+            writes.put(TreeId::Facts, key, json(fact));
+        }
+        for charge in &batch.charges {
+            let current = |key: &[u8]| -> Result<Option<Vec<u8>>, StoreError> {
+                Ok(match writes.pending(TreeId::Ledger, key) {
+                    Some(value) => Some(value.to_vec()),
+                    None => t.ledger.get(key)?.map(|v| v.to_vec()),
+                })
+            };
+            let run_key = ledger::run_key(&charge.run_id);
+            let count = ledger::decode_count(current(&run_key)?.as_deref());
+            let domain_key = ledger::domain_key(&charge.domain);
+            let mut buckets = ledger::decode_buckets(current(&domain_key)?.as_deref());
+            ledger::add(&mut buckets, charge);
+            writes.put(TreeId::Ledger, run_key, ledger::encode_count(count + 1));
+            writes.put(TreeId::Ledger, domain_key, ledger::encode_buckets(&buckets));
+        }
+        // The audit records and the head last, so a reader that sees the
+        // head also sees every record it covers.
+        let (mut seq, mut prev) = (tail.seq, tail.hash.clone());
+        let at = now_ms();
+        for entry in &batch.audit {
+            let record = AuditRecord::seal(seq, at, entry, &prev);
+            writes.put(TreeId::Audit, seq.to_be_bytes(), record.encode());
+            prev = record.hash;
+            seq += 1;
+        }
+        if !batch.audit.is_empty() {
+            let head = Head {
+                seq: seq - 1,
+                hash: prev.clone(),
+            };
+            writes.put(TreeId::Meta, HEAD_KEY, json(&head));
+        }
+        Ok((writes, seq, prev))
     }
 
     fn all<T: serde::de::DeserializeOwned>(&self, tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
@@ -289,9 +363,7 @@ impl Store for SledStore {
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
-        let mut batch = Some(batch);
-        self.write(None, &mut |_| batch.clone().unwrap_or_default())
-            .inspect(|_| batch = None)
+        self.write(Write::Batch(&batch))
     }
 
     fn apply_guarded(
@@ -299,7 +371,7 @@ impl Store for SledStore {
         key: &LedgerKey,
         build: &mut (dyn FnMut(LedgerCounts) -> Batch + Send),
     ) -> Result<(), StoreError> {
-        self.write(Some(key), build)
+        self.write(Write::Guarded(key, build))
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
@@ -323,16 +395,18 @@ impl Store for SledStore {
     }
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-fn abort<T>(err: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(err))
+/// What one write commits: a batch as given, or one built under the tail
+/// lock from the ledger's counts.
+enum Write<'a> {
+    Batch(&'a Batch),
+    Guarded(
+        &'a LedgerKey,
+        &'a mut (dyn FnMut(LedgerCounts) -> Batch + Send),
+    ),
 }
 
-fn put<T: serde::Serialize>(tree: &TransactionalTree, key: &[u8], value: &T) -> TxResult<()> {
-    let bytes = serde_json::to_vec(value).expect("records serialize");
-    tree.insert(key, bytes)?;
-    Ok(())
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialize")
 }
 
 fn poisoned() -> StoreError {
@@ -377,25 +451,7 @@ fn failpoint() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::StoreExt;
-    use cordon_types::{RunKind, RunStatus};
-
-    fn run(id: &str, started_at: i64) -> RunRecord {
-        RunRecord {
-            run_id: id.into(),
-            kind: RunKind::Containment,
-            playbook: "p".into(),
-            playbook_path: "p.toml".into(),
-            playbook_source: String::new(),
-            signal_source: "{}".into(),
-            signal_id: "s".into(),
-            incident: None,
-            principal: "team:nhi".into(),
-            dry_run: false,
-            status: RunStatus::Running,
-            started_at,
-            finished_at: None,
-        }
-    }
+    use crate::conformance::sample_run as run;
 
     #[tokio::test]
     async fn commits_survive_reopening() {
@@ -423,6 +479,59 @@ mod tests {
             std::sync::Arc::new(SledStore::open(&tempdir()).unwrap()) as std::sync::Arc<dyn Store>
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_short_after_its_journal_entry_is_completed_on_reopen() {
+        use crate::conformance::sample_action;
+        use cordon_types::{AuditEntry, AuditEvent};
+        let event = |n: u32| {
+            AuditEntry::new(AuditEvent::GrantRevoked {
+                grant: format!("grant-{n}"),
+                from: "someone".into(),
+            })
+        };
+        let dir = tempdir();
+        {
+            let store = SledStore::open(&dir).unwrap();
+            store
+                .commit(Batch::new().run(&run("a", 1)).audit(event(1)))
+                .await
+                .unwrap();
+            // As if the process died while applying the next batch: its
+            // journal entry and only its first write reached the disk.
+            let batch = Batch::new()
+                .action(&sample_action("a", "k", 0))
+                .audit(event(2))
+                .audit(event(3));
+            let tail = store.tail.lock().unwrap();
+            let (writes, _, _) = store.writes(&tail, &batch).unwrap();
+            store
+                .trees
+                .journal
+                .insert(0u64.to_be_bytes(), writes.encode())
+                .unwrap();
+            let (tree, key, value) = writes.iter().next().unwrap();
+            store.trees.tree(tree).insert(key, value).unwrap();
+            drop(tail);
+            store.flush_blocking().unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        assert!(
+            store.trees.journal.is_empty(),
+            "the entry is applied and removed"
+        );
+        assert_eq!(
+            store.action("a", "k").unwrap(),
+            Some(sample_action("a", "k", 0))
+        );
+        assert_eq!(store.audit_head().unwrap().map(|h| h.seq), Some(3));
+        let verified = store.verify_audit().unwrap();
+        assert_eq!((verified.records, verified.first_break), (3, None));
+        // Writing goes on from the recovered chain.
+        store.commit(Batch::new().audit(event(4))).await.unwrap();
+        assert_eq!(store.audit_head().unwrap().map(|h| h.seq), Some(4));
+        assert_eq!(store.verify_audit().unwrap().first_break, None);
     }
 
     #[test]
