@@ -304,4 +304,22 @@ limits = {{ timeout_ms = 5000 }}
         assert!(Origin::parse("ftp://x").is_err());
         assert!(Origin::parse("https://x.com:99999").is_err());
     }
+
+    #[test]
+    fn origins_take_bracketed_ipv6_and_refuse_broken_hosts() {
+        let v6 = Origin::parse("http://[::1]:8200").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("[::1]", 8200));
+        assert_eq!(Origin::parse("https://[::1]/").unwrap().port, 443);
+        assert_eq!(Origin::parse("http://127.0.0.1:5000").unwrap().port, 5000);
+        for broken in [
+            "http://[::1",
+            "http://[::1]x",
+            "http://[zz]:80",
+            "http://a b.example",
+            "http://::1",
+            "http://:80",
+        ] {
+            assert!(Origin::parse(broken).is_err(), "{broken} was accepted");
+        }
+    }
 }

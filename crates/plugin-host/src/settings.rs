@@ -91,6 +91,12 @@ pub enum OriginError {
         /// The text as given.
         text: String,
     },
+    /// The host is neither a name, an IPv4 address nor a bracketed IPv6 address.
+    #[error("`{text}` does not name a host (a DNS name, an IPv4 address or [an IPv6 address])")]
+    Host {
+        /// The text as given.
+        text: String,
+    },
     /// Nothing names a host.
     #[error("`{text}` has no host")]
     NoHost {
@@ -115,19 +121,38 @@ impl Origin {
         if rest.contains(['/', '?', '#', '@']) {
             return Err(OriginError::NotOnlyOrigin { text: text.into() });
         }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
-                let port = port.parse::<u16>().map_err(|_| OriginError::Port {
-                    port: port.into(),
-                    text: text.into(),
-                })?;
-                (host, port)
-            }
-            _ => (rest, default_port),
+        let port_of = |port: &str| {
+            port.parse::<u16>().map_err(|_| OriginError::Port {
+                port: port.into(),
+                text: text.into(),
+            })
         };
-        if host.is_empty() {
-            return Err(OriginError::NoHost { text: text.into() });
-        }
+        let bad_host = || OriginError::Host { text: text.into() };
+        let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
+            // An IPv6 literal: `[addr]` or `[addr]:port`.
+            let (addr, after) = inner.split_once(']').ok_or_else(bad_host)?;
+            addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad_host())?;
+            let port = match after {
+                "" => default_port,
+                after => port_of(after.strip_prefix(':').ok_or_else(bad_host)?)?,
+            };
+            (format!("[{addr}]"), port)
+        } else {
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((host, port)) => (host, port_of(port)?),
+                None => (rest, default_port),
+            };
+            if host.is_empty() {
+                return Err(OriginError::NoHost { text: text.into() });
+            }
+            let valid = host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !valid {
+                return Err(bad_host());
+            }
+            (host.to_string(), port)
+        };
         Ok(Origin {
             scheme,
             host: host.to_ascii_lowercase(),

@@ -165,19 +165,21 @@ impl RunReport {
             );
             return out;
         }
+        // Every width is bounded: they come from stored records, and a
+        // width past the formatter's limit would panic.
         let widths = [
             self.actions
                 .iter()
-                .map(|a| a.step.len())
+                .map(|a| a.step.chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(4),
+                .clamp(4, 32),
             self.actions
                 .iter()
-                .map(|a| a.action.len())
+                .map(|a| a.action.chars().count())
                 .max()
                 .unwrap_or(0)
-                .max(6),
+                .clamp(6, 32),
             self.actions
                 .iter()
                 .map(|a| a.target.to_string().len())
@@ -202,8 +204,8 @@ impl RunReport {
             let _ = writeln!(
                 out,
                 "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
-                a.step,
-                a.action,
+                truncate(&a.step, widths[0]),
+                truncate(&a.action, widths[1]),
                 truncate(&a.target.to_string(), widths[2]),
                 a.status,
                 a.detail,
@@ -281,5 +283,27 @@ impl RunSummary {
             started_at: rfc3339(run.started_at),
             actions,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunReport;
+    use cordon_store::conformance::{sample_action, sample_run};
+
+    #[test]
+    fn names_too_long_for_a_column_are_cut_never_a_panic() {
+        // Records a store may hold from before ids were bounded: a column
+        // width past the formatter's limit (65,535) used to panic.
+        let mut action = sample_action("r", "k", 0);
+        action.step = "s".repeat(70_000);
+        action.action = "a".repeat(70_000);
+        let text = RunReport::new(&sample_run("r", 1), &[action]).human();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("sss"))
+            .expect("the action's row");
+        assert!(row.chars().count() < 200, "{} characters", row.len());
+        assert!(row.contains('…'), "{row}");
     }
 }

@@ -9,6 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use toml::Spanned;
 
+/// The longest step id: ids name steps in reports, templates and keys.
+pub(crate) const MAX_STEP_ID: usize = 64;
+
+/// The most retries a step may ask for after transient failures.
+pub(crate) const MAX_RETRIES: u32 = 10;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlaybook {
@@ -50,13 +56,13 @@ struct RawStep {
     #[serde(default)]
     needs: Vec<Spanned<String>>,
     #[serde(default = "default_retries")]
-    retries: u32,
+    retries: Spanned<u32>,
     #[serde(default)]
     on_failure: OnFailure,
 }
 
-fn default_retries() -> u32 {
-    3
+fn default_retries() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
 }
 
 #[derive(Deserialize)]
@@ -164,7 +170,16 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
             && id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid {
+        if id.chars().count() > MAX_STEP_ID {
+            errors.push(err(
+                step.id.span(),
+                format!("step[{i}].id"),
+                format!(
+                    "a step id has at most {MAX_STEP_ID} characters; this one has {}",
+                    id.chars().count()
+                ),
+            ));
+        } else if !valid {
             errors.push(err(
                 step.id.span(),
                 format!("step[{i}].id"),
@@ -175,6 +190,16 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
                 step.id.span(),
                 format!("step[{i}].id"),
                 format!("step id `{id}` is used twice"),
+            ));
+        }
+    }
+
+    for (i, step) in raw_steps.get_ref().iter().enumerate() {
+        if *step.retries.get_ref() > MAX_RETRIES {
+            errors.push(err(
+                step.retries.span(),
+                format!("step[{i}].retries"),
+                format!("at most {MAX_RETRIES} retries, so that a run against a provider that is down still ends"),
             ));
         }
     }
@@ -280,7 +305,7 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
             target,
             params,
             needs,
-            retries: step.retries,
+            retries: *step.retries.get_ref(),
             on_failure: step.on_failure,
             index: i,
             locations,
@@ -430,4 +455,52 @@ fn upstream_of(steps: &[Step], i: usize) -> Vec<usize> {
         }
     }
     seen
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Playbook, SourceFile};
+
+    #[test]
+    fn an_overlong_step_id_is_a_located_error() {
+        let long = "s".repeat(65_536);
+        let text = format!(
+            "name = \"p\"\nowner = \"nhi\"\n\n[[step]]\nid = \"{long}\"\nplugin = \"aws\"\naction = \"x\"\n"
+        );
+        let errors = Playbook::parse(SourceFile::from_text("p.toml", text)).unwrap_err();
+        let error = errors
+            .0
+            .iter()
+            .find(|e| e.field == "step[0].id")
+            .unwrap_or_else(|| panic!("{errors:?}"));
+        assert_eq!((error.line, error.column), (5, 6));
+        assert_eq!(
+            error.message,
+            "a step id has at most 64 characters; this one has 65536"
+        );
+        let ok = "s".repeat(64);
+        let text = format!(
+            "name = \"p\"\nowner = \"nhi\"\n\n[[step]]\nid = \"{ok}\"\nplugin = \"aws\"\naction = \"x\"\n"
+        );
+        assert!(Playbook::parse(SourceFile::from_text("p.toml", text)).is_ok());
+    }
+
+    #[test]
+    fn retries_are_bounded() {
+        let with = |retries: u32| {
+            let text = format!(
+                "name = \"p\"\nowner = \"nhi\"\n\n[[step]]\nid = \"s\"\nplugin = \"aws\"\naction = \"x\"\nretries = {retries}\n"
+            );
+            Playbook::parse(SourceFile::from_text("p.toml", text))
+        };
+        assert_eq!(with(10).unwrap().steps[0].retries, 10);
+        let errors = with(4_294_967_295).unwrap_err();
+        let error = &errors.0[0];
+        assert_eq!((error.field.as_str(), error.line), ("step[0].retries", 8));
+        assert!(
+            error.message.starts_with("at most 10 retries"),
+            "{}",
+            error.message
+        );
+    }
 }
