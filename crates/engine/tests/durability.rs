@@ -143,13 +143,7 @@ async fn an_action_awaiting_approval_holds_what_needs_it_until_answered() {
 #[tokio::test]
 async fn resume_reuses_recorded_outcomes_and_repeats_the_running_action_with_its_key() {
     let h = Harness::new(FakePlugins::standard(4));
-    let run = h
-        .run(
-            PIPELINE,
-            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
-            false,
-        )
-        .await;
+    let run = h.run(PIPELINE, two_keys(), false).await;
     assert_eq!(run.status, RunStatus::Completed);
     let first_key = h.fake.calls_of("delete-access-key", "AK2")[0].key.clone();
 
@@ -191,7 +185,7 @@ async fn a_run_dropped_mid_call_resumes_only_what_was_not_finished() {
     let (_never_opened, held) = gate();
     h.fake
         .script("delete-access-key", "AK2", vec![applied(&[]).after(held)]);
-    let (signal, signal_source) = signal(None, vec![key("AK1", "a"), key("AK2", "b")]);
+    let (signal, signal_source) = two_keys();
     let request = cordon_engine::RunRequest {
         playbook: playbook(&h.fake, PIPELINE),
         signal,

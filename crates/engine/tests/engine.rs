@@ -92,13 +92,7 @@ async fn needs_on_the_same_identity_advance_identity_by_identity() {
                 .after(Wait::Called("delete-access-key".into(), "AK1".into())),
         ],
     );
-    let run = h
-        .run(
-            PIPELINE,
-            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
-            false,
-        )
-        .await;
+    let run = h.run(PIPELINE, two_keys(), false).await;
 
     assert_eq!(run.status, RunStatus::Completed);
     for (id, note) in [("AK1", "n1"), ("AK2", "n2")] {
@@ -123,13 +117,7 @@ async fn a_failed_need_skips_the_step_for_that_identity_only() {
     let h = Harness::new(FakePlugins::standard(4));
     h.fake
         .script("deactivate-access-key", "AK1", vec![Reply::NotFound.into()]);
-    let run = h
-        .run(
-            PIPELINE,
-            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
-            false,
-        )
-        .await;
+    let run = h.run(PIPELINE, two_keys(), false).await;
 
     assert_eq!(run.status, RunStatus::Partial);
     assert_eq!(
@@ -466,13 +454,7 @@ async fn a_dry_run_plans_every_action_and_tells_the_plugins() {
         "AK1",
         vec![applied(&[("note", "would")]).into()],
     );
-    let run = h
-        .run(
-            PIPELINE,
-            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
-            true,
-        )
-        .await;
+    let run = h.run(PIPELINE, two_keys(), true).await;
 
     assert!(run.dry_run);
     assert_eq!(run.status, RunStatus::Completed);
@@ -540,13 +522,7 @@ async fn no_call_passes_a_closed_rate_gate_while_its_intent_is_written() {
             vec![Reply::RateLimited(Some(5_000)).into(), applied(&[]).into()],
         );
     }
-    let run = h
-        .run(
-            DEACTIVATE,
-            signal(None, vec![key("AK1", "a"), key("AK2", "b")]),
-            false,
-        )
-        .await;
+    let run = h.run(DEACTIVATE, two_keys(), false).await;
     assert_eq!(run.status, RunStatus::Completed);
     let calls = h.fake.calls();
     let first_429 = calls

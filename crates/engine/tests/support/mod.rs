@@ -4,16 +4,18 @@
 
 #![allow(dead_code)]
 
+mod inputs;
 mod playbooks;
 mod yielding;
 
+pub use inputs::*;
 pub use playbooks::*;
 #[allow(unused_imports)] // not every test file uses it
 pub use yielding::YieldingStore;
 
 use cordon_authority::{AllowAll, DecisionPoint};
 use cordon_engine::{BoxFuture, Engine, Event, PluginSlot, Plugins, RunRequest};
-use cordon_input::{Catalogue, Playbook, Signal, SourceFile};
+use cordon_input::{Catalogue, Signal};
 use cordon_plugin_host::{CallError, CallReport};
 use cordon_store::{Batch, MemoryStore, Store, StoreExt};
 use cordon_types::{
@@ -459,51 +461,6 @@ impl<'a> PluginSlot<'a> for FakeSlot<'a> {
             }
         })
     }
-}
-
-/// Parses a playbook and checks it against `fake`.
-pub fn playbook(fake: &FakePlugins, text: &str) -> Playbook {
-    let playbook = Playbook::parse(SourceFile::from_text("test.toml", text))
-        .unwrap_or_else(|e| panic!("playbook does not parse: {e:?}"));
-    playbook
-        .check(fake)
-        .unwrap_or_else(|e| panic!("playbook does not check: {e:?}"));
-    playbook
-}
-
-/// A signal identity as JSON.
-pub fn ident(
-    provider: &str,
-    kind: &str,
-    id: &str,
-    attributes: &[(&str, &str)],
-) -> serde_json::Value {
-    let attributes: serde_json::Map<String, serde_json::Value> = attributes
-        .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-        .collect();
-    serde_json::json!({ "provider": provider, "kind": kind, "id": id, "attributes": attributes })
-}
-
-/// An AWS access key of `user`.
-pub fn key(id: &str, user: &str) -> serde_json::Value {
-    ident("aws", "access-key", id, &[("user", user)])
-}
-
-/// A signal with these identities (and an incident, if given); and its JSON.
-pub fn signal(incident: Option<&str>, identities: Vec<serde_json::Value>) -> (Signal, String) {
-    let mut json = serde_json::json!({
-        "id": "sig-test", "kind": "credential.exposed", "source": "test",
-        "severity": "high", "observed_at": "2026-11-28T10:00:00Z",
-        "identities": identities,
-    });
-    if let Some(incident) = incident {
-        json["incident"] = incident.into();
-    }
-    let text = serde_json::to_string_pretty(&json).expect("json");
-    let signal = Signal::parse(&SourceFile::from_text("signal.json", text.clone()))
-        .unwrap_or_else(|e| panic!("signal does not parse: {e:?}"));
-    (signal, text)
 }
 
 /// An engine over a fake and a store.
