@@ -110,6 +110,7 @@ pub struct Engine {
     inventory: Arc<Inventory>,
     events: Option<mpsc::UnboundedSender<Event>>,
     gates: Arc<Gates>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -126,7 +127,16 @@ impl Engine {
             inventory: Arc::new(Inventory::default()),
             events: None,
             gates: Arc::new(Gates::default()),
+            stopping: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// From now on no run starts a new action: actions in flight finish,
+    /// and every run returns with its unstarted nodes unrecorded (a
+    /// `run.interrupted` audit record says so); resuming it later runs them.
+    /// A service calls this when it is asked to stop.
+    pub fn stop_starting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// Uses `inventory` for what runs record about their identities.
@@ -144,6 +154,21 @@ impl Engine {
     /// Records a new run and executes it. The playbook must have been checked
     /// against the loaded plugins and its trigger against the signal.
     pub async fn start(&self, request: RunRequest) -> Result<RunRecord, EngineError> {
+        let (run, playbook, signal) = self.record_start(request).await?;
+        self.execute(run, playbook, signal).await
+    }
+
+    /// Records a new run, durably, without executing it: [`Engine::resume`]
+    /// executes it. A service answers a submitted signal with the run's id
+    /// as soon as this returns.
+    pub async fn begin(&self, request: RunRequest) -> Result<RunRecord, EngineError> {
+        Ok(self.record_start(request).await?.0)
+    }
+
+    async fn record_start(
+        &self,
+        request: RunRequest,
+    ) -> Result<(RunRecord, Playbook, Signal), EngineError> {
         let run = RunRecord {
             run_id: new_run_id(),
             kind: RunKind::Containment,
@@ -176,7 +201,7 @@ impl Engine {
         let batch = self.authority.signal_received(signal, &run.run_id, batch)?;
         self.store.commit(batch).await?;
         tracing::info!(run_id = %run.run_id, playbook = %run.playbook, "run started");
-        self.execute(run, request.playbook, request.signal).await
+        Ok((run, request.playbook, request.signal))
     }
 
     /// Records a restore run for `plan` (see [`plan_restore`]) and executes it.
@@ -259,16 +284,36 @@ impl Engine {
             next_seq: AtomicU64::new(next_seq),
             aborted: AtomicBool::new(aborted),
             gates: self.gates.clone(),
+            stopping: self.stopping.clone(),
             sources_lock: tokio::sync::Mutex::new(()),
         });
         match &run.kind {
             RunKind::Containment => {
                 node::run_all(ctx.clone(), plan).await?;
-                facts::gather(ctx.clone(), self.inventory.clone()).await?;
+                if !ctx.stopping() {
+                    facts::gather(ctx.clone(), self.inventory.clone()).await?;
+                }
             }
             RunKind::Restore { plan, .. } => restore::run_all(ctx.clone(), plan.clone()).await?,
         }
+        if ctx.stopping() {
+            return self.interrupted(run).await;
+        }
         self.finish(run).await
+    }
+
+    /// Records that `run` stopped with the service; it stays resumable.
+    async fn interrupted(&self, run: RunRecord) -> Result<RunRecord, EngineError> {
+        let actions = self.store.actions(&run.run_id)?;
+        let end = RunEnd {
+            status: run.status,
+            actions: status_counts(&actions),
+        };
+        self.store
+            .commit(Batch::new().audit(run_entry(&run, AuditEvent::RunInterrupted(end))))
+            .await?;
+        tracing::info!(run_id = %run.run_id, "run interrupted: it resumes on the next start");
+        Ok(run)
     }
 
     /// Sets the run's final status from its stored actions.
@@ -288,15 +333,9 @@ impl Engine {
             RunStatus::Partial
         };
         run.finished_at = run.status.is_finished().then(now_ms);
-        let mut summary = BTreeMap::new();
-        for action in &actions {
-            *summary
-                .entry(action.status.as_str().to_string())
-                .or_insert(0) += 1;
-        }
         let end = RunEnd {
             status: run.status,
-            actions: summary,
+            actions: status_counts(&actions),
         };
         let event = if run.status.is_finished() {
             AuditEvent::RunFinished(end)
@@ -309,6 +348,17 @@ impl Engine {
         tracing::info!(run_id = %run.run_id, status = run.status.as_str(), "run finished");
         Ok(run)
     }
+}
+
+/// How many of `actions` are in each status.
+fn status_counts(actions: &[ActionRecord]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for action in actions {
+        *counts
+            .entry(action.status.as_str().to_string())
+            .or_insert(0) += 1;
+    }
+    counts
 }
 
 /// An audit entry about `run`, as its principal.
@@ -388,6 +438,8 @@ pub(crate) struct RunContext {
     /// Set when an `on_failure = "abort"` step failed: no new action starts.
     aborted: AtomicBool,
     gates: Arc<Gates>,
+    /// Set when the engine stops starting actions ([`Engine::stop_starting`]).
+    stopping: Arc<AtomicBool>,
     /// Serialises updates of `sources` on shared actions.
     sources_lock: tokio::sync::Mutex<()>,
 }
@@ -397,6 +449,11 @@ impl RunContext {
         if let Some(events) = &self.events {
             let _ = events.send(event);
         }
+    }
+
+    /// Whether the engine stops starting actions.
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     fn seq(&self) -> u64 {

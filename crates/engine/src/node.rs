@@ -179,6 +179,10 @@ async fn run_node(
         }
     }
 
+    if ctx.stopping() {
+        // The service stops: nothing is recorded, the node runs on resume.
+        return Ok(NodeResult::pending());
+    }
     if pending && blocked_by.is_none() {
         // Nothing is recorded: the node is planned again when the run resumes.
         return Ok(NodeResult::pending());
@@ -230,7 +234,11 @@ async fn run_node(
                 .ok()
                 .and_then(|r| r.clone())
             else {
-                // The owner stopped on a store error; the run stops with it.
+                // The owner stopped (a store error, or the service stops);
+                // the run stops with it.
+                if ctx.stopping() {
+                    return Ok(NodeResult::pending());
+                }
                 return Ok(NodeResult::not_succeeded());
             };
             add_source(ctx, &key, identity_index).await?;
@@ -242,6 +250,9 @@ async fn run_node(
     // since; an action whose call may have gone out is finished even in an
     // aborted run (as a call in flight at the abort is); nothing else starts
     // once the run is aborted.
+    if ctx.stopping() {
+        return Ok(NodeResult::pending());
+    }
     let aborting = ctx.aborted.load(Ordering::SeqCst);
     let record = match ctx.take_previous(&key) {
         Some(mut done) if done.status.is_final() => {

@@ -369,3 +369,76 @@ async fn resuming_an_aborted_run_starts_no_call_that_had_not_gone_out() {
     h.expect(&run, "c", "AK3", ActionStatus::Skipped, "aborted");
     assert!(h.fake.executes().is_empty(), "{:#?}", h.fake.executes());
 }
+
+#[tokio::test]
+async fn a_stopping_engine_finishes_calls_in_flight_starts_nothing_and_resumes_later() {
+    let h = Harness::new(FakePlugins::standard(4));
+    let (open, held) = gate();
+    h.fake.script(
+        "deactivate-access-key",
+        "AK1",
+        vec![applied(&[]).after(held)],
+    );
+    let (signal, signal_source) = two_keys();
+    let request = cordon_engine::RunRequest {
+        playbook: playbook(&h.fake, PIPELINE),
+        signal,
+        signal_source,
+        dry_run: false,
+        principal: "automation:nhi".into(),
+    };
+    let run = h.engine.begin(request).await.expect("the run is recorded");
+    assert_eq!(h.store.run(&run.run_id).unwrap().status, RunStatus::Running);
+    assert!(h.actions(&run).is_empty(), "begin executes nothing");
+
+    let stop_while_held = async {
+        h.fake
+            .wait_for_call(|c| c.is("deactivate-access-key", "AK1"))
+            .await;
+        h.engine.stop_starting();
+        open.send(true).expect("the held call waits");
+    };
+    let (stopped, ()) = tokio::join!(bounded(h.engine.resume(&run.run_id)), stop_while_held);
+    let stopped = stopped.expect("a stopped run is no error");
+
+    assert_eq!(
+        stopped.status,
+        RunStatus::Running,
+        "the run stays resumable"
+    );
+    assert_eq!(
+        h.action(&run, "deactivate", "AK1").status,
+        ActionStatus::Applied,
+        "the call in flight finished and was recorded"
+    );
+    assert!(
+        !h.actions(&run)
+            .iter()
+            .any(|a| a.step == "delete" && a.target.id == "AK1"),
+        "AK1's delete was not started once the engine stopped: {:#?}",
+        h.actions(&run)
+    );
+    let last = cordon_store::StoreExt::audit_records(h.store.as_ref()).unwrap();
+    assert_eq!(last.last().unwrap().kind, "run.interrupted");
+
+    h.fake.clear_calls();
+    let plugins: Arc<dyn cordon_engine::Plugins> = h.fake.clone();
+    let next = cordon_engine::Engine::new(
+        plugins,
+        h.store.clone(),
+        Arc::new(cordon_authority::AllowAll),
+    );
+    let resumed = bounded(next.resume(&run.run_id)).await.unwrap();
+    assert_eq!(resumed.status, RunStatus::Completed);
+    let calls: Vec<_> = h
+        .fake
+        .executes()
+        .iter()
+        .map(|c| (c.action.clone(), c.target.id.clone()))
+        .collect();
+    assert_eq!(
+        calls,
+        [("delete-access-key".to_string(), "AK1".to_string())],
+        "only what had not started runs after the restart"
+    );
+}

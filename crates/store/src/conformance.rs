@@ -189,6 +189,18 @@ pub async fn audit_events_form_one_verifiable_chain(store: &dyn Store) {
     assert_eq!((head.seq, head.hash), (3, records[2].hash.clone()));
     let verification = store.verify_audit().unwrap();
     assert_eq!((verification.records, verification.first_break), (3, None));
+    let range: Vec<_> = store
+        .audit_range(2, 3)
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(range, [2, 3]);
+    assert!(store.audit_range(4, 10).unwrap().is_empty());
+    assert_eq!(
+        store.audit_range(1, 1).unwrap()[0].1,
+        store.audit_entries().unwrap()[0].1
+    );
 }
 
 /// A batch's audit events and records are visible together.

@@ -107,6 +107,11 @@ impl Store for FailingStore {
         self.inner.audit_entries()
     }
 
+    fn audit_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.check(Op::AuditRead)?;
+        self.inner.audit_range(from, to)
+    }
+
     fn audit_head(&self) -> Result<Option<Head>, StoreError> {
         self.check(Op::AuditRead)?;
         self.inner.audit_head()

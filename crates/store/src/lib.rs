@@ -70,6 +70,17 @@ pub trait Store: Send + Sync {
     /// [`audit::verify`] checks it; [`StoreExt::audit_records`] decodes it.
     fn audit_entries(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
+    /// The audit entries with `seq` in `from..=to`, in order: what a reader
+    /// that has seen up to `from - 1` reads next, up to a head it knows is
+    /// committed.
+    fn audit_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .audit_entries()?
+            .into_iter()
+            .filter(|(seq, _)| (from..=to).contains(seq))
+            .collect())
+    }
+
     /// The recorded head of the audit log (its last seq and hash), if any.
     fn audit_head(&self) -> Result<Option<audit::Head>, StoreError>;
 

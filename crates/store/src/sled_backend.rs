@@ -355,6 +355,17 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn audit_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.trees
+            .audit
+            .range(from.to_be_bytes()..=to.to_be_bytes())
+            .map(|entry| {
+                let (key, value) = entry?;
+                Ok((key_seq(&key), value.to_vec()))
+            })
+            .collect()
+    }
+
     fn audit_head(&self) -> Result<Option<Head>, StoreError> {
         match self.trees.meta.get(HEAD_KEY)? {
             Some(bytes) => decode("audit head", &bytes).map(Some),

@@ -270,6 +270,40 @@ pub enum AuditEvent {
     /// A run stopped to wait for approvals.
     #[serde(rename = "run.paused")]
     RunPaused(RunEnd),
+    /// The service stopped before the run finished; the next start resumes it.
+    #[serde(rename = "run.interrupted")]
+    RunInterrupted(RunEnd),
+    /// A caller was refused: not authenticated (401) or not entitled (403).
+    #[serde(rename = "access.denied")]
+    AccessDenied(AccessDenied),
+    /// Someone submitted a signal (the runs it started follow).
+    #[serde(rename = "signal.submitted")]
+    SignalSubmitted {
+        /// The signal's id.
+        signal: String,
+        /// The runs it started.
+        runs: Vec<String>,
+        /// Where it came from (the caller's address).
+        from: String,
+    },
+}
+
+/// A refused API call: who (if known), from where, what and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessDenied {
+    /// 401 or 403.
+    pub status: u16,
+    /// The caller's address.
+    pub from: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The path asked for (without the query).
+    pub path: String,
+    /// Why, in words (never the credential presented).
+    pub reason: String,
+    /// How the caller authenticated (`token:ID`, `oidc:ISSUER`), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// An approver's answer.
@@ -312,6 +346,9 @@ impl AuditEvent {
             AuditEvent::RestoreRequested { .. } => "restore.requested",
             AuditEvent::RunFinished(_) => "run.finished",
             AuditEvent::RunPaused(_) => "run.paused",
+            AuditEvent::RunInterrupted(_) => "run.interrupted",
+            AuditEvent::AccessDenied(_) => "access.denied",
+            AuditEvent::SignalSubmitted { .. } => "signal.submitted",
         }
     }
 

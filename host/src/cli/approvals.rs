@@ -1,56 +1,19 @@
 //! `cordon approvals list`, `cordon approve`, `cordon reject`.
 
-use super::context::Context;
 use super::run::{plugins_of_run, print_run, resume_one};
 use cordon_authority::approvals::{self, AnswerRequest};
-use cordon_types::{ActionStatus, Decision};
-use serde_json::json;
+use cordon_config::Context;
+use cordon_report::PendingApproval;
 use std::path::Path;
 
 /// `cordon approvals list`: every action waiting for an approval.
 pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
-    let mut rows = Vec::new();
-    let mut lines = Vec::new();
-    for run in ctx
-        .store
-        .runs()?
-        .into_iter()
-        .filter(|r| !r.status.is_finished())
-    {
-        for action in ctx.store.actions(&run.run_id)? {
-            if let (
-                ActionStatus::AwaitingApproval,
-                Some(Decision::NeedsApproval { approvers, reason }),
-            ) = (action.status, &action.decision)
-            {
-                lines.push(format!(
-                    "{} {} · {} {} on {} · approvers: team {} · {}",
-                    run.run_id,
-                    &action.key[..12.min(action.key.len())],
-                    action.plugin,
-                    action.action,
-                    action.target.label(),
-                    approvers.join(" or "),
-                    reason
-                ));
-                rows.push(json!({
-                    "run_id": run.run_id, "incident": run.incident, "action_id": action.key,
-                    "step": action.step, "plugin": action.plugin, "action": action.action,
-                    "effect": action.effect, "domain": action.domain, "target": action.target,
-                    "approvers": approvers, "reason": reason, "requested_by": run.principal,
-                }));
-            }
-        }
-    }
+    let rows = PendingApproval::all(ctx.store.as_ref())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else if lines.is_empty() {
-        println!("Nothing waits for approval.");
     } else {
-        for line in lines {
-            println!("{line}");
-        }
+        print!("{}", PendingApproval::human(&rows));
     }
     Ok(super::EXIT_OK)
 }

@@ -1,7 +1,7 @@
 //! `cordon audit verify` and `cordon audit export`.
 
-use super::context::Context;
 use super::{EXIT_ERROR, EXIT_OK};
+use cordon_config::Context;
 use cordon_store::StoreExt;
 use std::io::Write;
 use std::path::Path;

@@ -1,12 +1,12 @@
 //! `cordon grant commander|revoke|list`: temporary cross-domain authority
 //! for an incident commander.
 
-use super::context::Context;
 use super::{EXIT_INVALID_INPUT, EXIT_OK};
 use cordon_authority::grants::{self, GrantError, Revoked};
 use cordon_authority::model::parse_duration;
+use cordon_config::Context;
+use cordon_report::GrantView;
 use cordon_types::{now_ms, rfc3339};
-use serde_json::json;
 use std::path::Path;
 
 /// `cordon grant commander --incident INC --principal P --ttl 2h --as GRANTER`.
@@ -68,33 +68,16 @@ pub async fn revoke(config_path: &Path, grant_id: &str, principal: &str) -> anyh
 pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let now = now_ms();
-    let grants = ctx.store.grants()?;
+    let grants: Vec<GrantView> = ctx
+        .store
+        .grants()?
+        .iter()
+        .map(|g| GrantView::new(g, now))
+        .collect();
     if json {
-        let rows: Vec<_> = grants
-            .iter()
-            .map(|g| json!({
-                "id": g.id, "incident": g.incident, "principal": g.principal, "granted_by": g.granted_by,
-                "expires_at": rfc3339(g.expires_at), "revoked_at": g.revoked_at.map(rfc3339),
-                "active": g.is_active(now),
-            }))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else if grants.is_empty() {
-        println!("No commander grants.");
+        println!("{}", serde_json::to_string_pretty(&grants)?);
     } else {
-        for g in grants {
-            let state = if g.revoked_at.is_some() {
-                format!("revoked by {}", g.revoked_by.unwrap_or_default())
-            } else if g.is_active(now) {
-                format!("active until {}", rfc3339(g.expires_at))
-            } else {
-                format!("expired at {}", rfc3339(g.expires_at))
-            };
-            println!(
-                "{} · {} commands {} · granted by {} · {state}",
-                g.id, g.principal, g.incident, g.granted_by
-            );
-        }
+        print!("{}", GrantView::human(&grants));
     }
     Ok(EXIT_OK)
 }

@@ -2,11 +2,11 @@
 
 use super::EXIT_OK;
 use super::run::exit_code;
-use crate::config::Config;
-use crate::report::{RunReport, RunSummary};
 use anyhow::bail;
+use cordon_config::Config;
 use cordon_input::Playbook;
 use cordon_plugin_host::CacheUse;
+use cordon_report::{RunReport, RunSummary};
 use cordon_store::{SledStore, Store};
 use serde_json::json;
 use std::path::Path;
@@ -14,27 +14,11 @@ use std::path::Path;
 pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
     let store = SledStore::open(&config.store_path)?;
-    let mut summaries = Vec::new();
-    for run in store.runs()? {
-        let actions = store.actions(&run.run_id)?.len();
-        summaries.push(RunSummary::new(&run, actions));
-    }
+    let summaries = RunSummary::all(&store)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summaries)?);
-    } else if summaries.is_empty() {
-        println!("No runs yet.");
     } else {
-        println!(
-            "{:38}  {:28}  {:10}  {:>7}  STARTED",
-            "RUN", "PLAYBOOK", "STATUS", "ACTIONS"
-        );
-        for s in &summaries {
-            let dry = if s.dry_run { " (dry run)" } else { "" };
-            println!(
-                "{:38}  {:28}  {:10}  {:>7}  {}{dry}",
-                s.run_id, s.playbook, s.status, s.actions, s.started_at
-            );
-        }
+        print!("{}", RunSummary::human(&summaries));
     }
     Ok(EXIT_OK)
 }
@@ -59,7 +43,7 @@ pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result
 
 pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let host = super::context::load_all_plugins(&config).await?;
+    let host = cordon_config::load_all_plugins(&config).await?;
     let mut rows = Vec::new();
     for (name, plugin) in &config.plugins {
         let info = host.info(name).expect("loaded");
@@ -111,7 +95,7 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
                 .join(", ")
         );
     };
-    let host = super::context::load_plugins(&config, &[name.to_string()]).await?;
+    let host = cordon_config::load_plugins(&config, &[name.to_string()]).await?;
     let info = host.info(name).expect("loaded");
     if json {
         let value = json!({
@@ -212,7 +196,7 @@ pub async fn playbook_check(config_path: &Path, file: &Path) -> anyhow::Result<u
     let config = Config::load(config_path)?;
     let playbook = Playbook::load(file)?;
     let names = super::plugins_used(&config, config_path, &playbook)?;
-    let host = super::context::load_plugins(&config, &names).await?;
+    let host = cordon_config::load_plugins(&config, &names).await?;
     playbook.check(&host)?;
     println!(
         "{}: playbook `{}` is valid ({} steps, owner {})",

@@ -8,7 +8,6 @@
 
 mod approvals;
 mod audit;
-mod context;
 mod grants;
 mod inspect;
 mod progress;
@@ -16,8 +15,8 @@ mod report;
 mod restore;
 mod run;
 
-use crate::config::Config;
 use clap::{Parser, Subcommand};
+use cordon_config::Config;
 use cordon_input::{InputError, InputErrors, Playbook};
 use cordon_plugin_host::LoadError;
 use std::path::{Path, PathBuf};

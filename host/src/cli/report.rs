@@ -1,9 +1,9 @@
 //! `cordon report INCIDENT --format md|json|html`.
 
 use super::EXIT_OK;
-use super::context::Context;
-use crate::report::{IncidentReport, html, markdown};
 use anyhow::bail;
+use cordon_config::Context;
+use cordon_report::{IncidentReport, html, markdown};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,10 +1,10 @@
 //! `cordon restore RUN [--step S] [--target T] --as P`.
 
 use super::EXIT_OK;
-use super::context::Context;
 use super::progress::Progress;
 use super::run::print_run;
 use anyhow::{Context as _, bail};
+use cordon_config::Context;
 use cordon_engine::plan_restore;
 use cordon_types::RunKind;
 use std::path::Path;

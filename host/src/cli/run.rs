@@ -1,14 +1,14 @@
 //! `cordon run` and `cordon resume`.
 
-use super::context::{Context, Models};
 use super::progress::Progress;
 use super::{EXIT_ACTIONS_FAILED, EXIT_AWAITING_APPROVAL, EXIT_OK};
-use crate::config::Config;
-use crate::report::RunReport;
 use anyhow::{Context as _, bail};
 use cordon_authority::automation_principal;
+use cordon_config::Config;
+use cordon_config::{Context, Models};
 use cordon_engine::{RunRequest, stored_inputs};
 use cordon_input::{InputError, Playbook, Signal, SourceFile};
+use cordon_report::RunReport;
 use cordon_store::Store;
 use cordon_types::{RunKind, RunRecord, RunStatus};
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .into());
     }
     let plugin_names = super::plugins_used(&config, &args.config, &playbook)?;
-    let plugins = std::sync::Arc::new(super::context::load_plugins(&config, &plugin_names).await?);
+    let plugins = std::sync::Arc::new(cordon_config::load_plugins(&config, &plugin_names).await?);
     playbook.check(plugins.as_ref())?;
     // Only now, with every input valid, is the store opened.
     let ctx = Context::with(config, models)?;

@@ -3,6 +3,7 @@
 //!
 //! Relative paths are resolved against the folder that holds the config file.
 
+use crate::server::{RawServer, ServerConfig};
 use cordon_input::diagnostic::{self, InputErrors, SourceFile};
 pub use cordon_plugin_host::settings::{Limits, Origin, PluginConfig, SecretRef, SecretSource};
 use serde::Deserialize;
@@ -25,6 +26,8 @@ pub struct Config {
     pub inventory_path: Option<PathBuf>,
     /// Plugins by the name playbooks use.
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// How `cordon serve` listens and whom it accepts.
+    pub server: ServerConfig,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +43,8 @@ struct RawConfig {
     inventory: Option<RawFileRef>,
     #[serde(default)]
     plugins: BTreeMap<String, RawPlugin>,
+    #[serde(default)]
+    server: RawServer,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +118,7 @@ impl Config {
                 plugins.insert(name, plugin);
             }
         }
+        let server = raw.server.validate(source, &base, &mut errors.0);
         errors.into_result(Config {
             path: source.path.clone(),
             store_path: base.join(raw.store.path),
@@ -120,6 +126,7 @@ impl Config {
             authority_path: raw.authority.map(|a| base.join(a.path)),
             inventory_path: raw.inventory.map(|i| base.join(i.path)),
             plugins,
+            server,
         })
     }
 

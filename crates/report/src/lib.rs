@@ -1,20 +1,26 @@
-//! Run reports: the JSON object of `--json` and the human summary.
+//! What people see of runs and incidents: the run report (`--json` and the
+//! human summary), listings of approvals and grants, and the post-incident
+//! review.
+
+#![warn(missing_docs)]
 
 pub use cordon_types::rfc3339;
 use cordon_types::{ActionRecord, ActionStatus, RunRecord};
 use cordon_types::{Decision, Identity, RequestRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 mod incident;
 mod render;
+mod views;
 
 pub use incident::IncidentReport;
 pub use render::{html, markdown};
+pub use views::{GrantView, PendingApproval};
 
 /// A run and its actions, as `cordon run --json` and `cordon runs show --json` print it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// The run's unique id.
     pub run_id: String,
@@ -43,7 +49,7 @@ pub struct RunReport {
 }
 
 /// One action in a [`RunReport`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ActionReport {
     /// The id of the playbook step that produced it.
     pub step: String,
@@ -66,10 +72,10 @@ pub struct ActionReport {
     /// The idempotency key the plugin gets, derived from (run, step, target).
     pub idempotency_key: String,
     /// Facts the plugin reported; omitted when empty.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub evidence: BTreeMap<String, String>,
     /// What the restore action needs; omitted when empty.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub restore: BTreeMap<String, String>,
     /// Outbound requests of every attempt.
     pub requests: Vec<RequestRecord>,
@@ -250,7 +256,7 @@ fn truncate(text: &str, width: usize) -> String {
 }
 
 /// One line per run for `cordon runs list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     /// The run's unique id.
     pub run_id: String,

@@ -2,13 +2,38 @@
 //! the plugins.
 
 use crate::config::Config;
-use anyhow::bail;
 use cordon_authority::{AllowAll, Authority, AuthorityModel, DecisionPoint, Inventory};
 use cordon_engine::Engine;
+use cordon_input::InputErrors;
 use cordon_plugin_host::{LoadError, PluginConfig, PluginHost};
-use cordon_store::{SledStore, Store};
-use std::path::Path;
+use cordon_store::{SledStore, Store, StoreError};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Why a [`Context`] could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The config, model or inventory is invalid.
+    #[error(transparent)]
+    Input(#[from] InputErrors),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The command needs an authority model and the config names none.
+    #[error(
+        "`cordon {command}` needs an authority model: add `[authority] path = \"authority.toml\"` to {}",
+        config.display()
+    )]
+    NoAuthority {
+        /// The command (e.g. `approve`).
+        command: String,
+        /// The config file.
+        config: PathBuf,
+    },
+}
 
 /// The config, the open store, and the authority model if one is configured.
 pub struct Context {
@@ -32,7 +57,7 @@ pub struct Models {
 
 impl Models {
     /// Reads (and validates) the authority model and inventory of `config`.
-    pub fn load(config: &Config) -> anyhow::Result<Models> {
+    pub fn load(config: &Config) -> Result<Models, InputErrors> {
         Ok(Models {
             authority: match &config.authority_path {
                 Some(path) => Some(AuthorityModel::load(path)?),
@@ -48,14 +73,14 @@ impl Models {
 
 impl Context {
     /// Loads the config and its models, then opens the store.
-    pub fn open(config_path: &Path) -> anyhow::Result<Context> {
+    pub fn open(config_path: &Path) -> Result<Context, ContextError> {
         let config = Config::load(config_path)?;
         let models = Models::load(&config)?;
         Context::with(config, models)
     }
 
     /// Opens the store for an already loaded config and models.
-    pub fn with(config: Config, models: Models) -> anyhow::Result<Context> {
+    pub fn with(config: Config, models: Models) -> Result<Context, ContextError> {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
         let inventory = Arc::new(models.inventory);
         let authority = models
@@ -70,13 +95,13 @@ impl Context {
     }
 
     /// The authority model, or an error saying the command needs one.
-    pub fn require_authority(&self, command: &str) -> anyhow::Result<&Authority> {
+    pub fn require_authority(&self, command: &str) -> Result<&Authority, ContextError> {
         match &self.authority {
             Some(authority) => Ok(authority),
-            None => bail!(
-                "`cordon {command}` needs an authority model: add `[authority] path = \"authority.toml\"` to {}",
-                self.config.path.display()
-            ),
+            None => Err(ContextError::NoAuthority {
+                command: command.to_string(),
+                config: self.config.path.clone(),
+            }),
         }
     }
 
@@ -95,7 +120,7 @@ impl Context {
     }
 
     /// Loads the named plugins.
-    pub async fn plugins(&self, names: &[String]) -> anyhow::Result<Arc<PluginHost>> {
+    pub async fn plugins(&self, names: &[String]) -> Result<Arc<PluginHost>, LoadError> {
         Ok(Arc::new(load_plugins(&self.config, names).await?))
     }
 }

@@ -461,5 +461,21 @@ fn summarize(record: &AuditRecord) -> String {
         AuditEvent::RunFinished(end) | AuditEvent::RunPaused(end) => {
             format!("run {} {}", run(), end.status.as_str())
         }
+        AuditEvent::RunInterrupted(_) => {
+            format!(
+                "run {} interrupted: the service stopped; it resumes on the next start",
+                run()
+            )
+        }
+        AuditEvent::AccessDenied(denied) => format!(
+            "refused {} {} from {} ({}): {}",
+            denied.method, denied.path, denied.from, denied.status, denied.reason
+        ),
+        AuditEvent::SignalSubmitted { signal, runs, from } => {
+            format!(
+                "signal {signal} submitted from {from} ({} runs)",
+                runs.len()
+            )
+        }
     }
 }

@@ -1,0 +1,333 @@
+//! `[server]`: how `cordon serve` listens, what it accepts, and who may call it.
+
+use cordon_input::diagnostic::{InputError, SourceFile};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The address `cordon serve` listens on unless `[server] listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
+
+/// What an API token lets its principal do. The authority model still
+/// decides every approval, grant and restore with the principal itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Submit signals (detectors, `cordon run` against a server).
+    Signals,
+    /// Read runs, approvals, grants, reports, the audit log and live events.
+    Read,
+    /// Approve, reject, grant, revoke and restore, as the principal.
+    Respond,
+}
+
+impl Scope {
+    /// Every scope, with the name the config and the API use.
+    pub const ALL: [(Scope, &'static str); 3] = [
+        (Scope::Signals, "signals"),
+        (Scope::Read, "read"),
+        (Scope::Respond, "respond"),
+    ];
+
+    /// The scope called `name`.
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+    }
+
+    /// The scope's name.
+    pub fn as_str(self) -> &'static str {
+        Scope::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// One API token: who it authenticates, and the sha256 of its value (the
+/// value itself is shown once by `cordon token create` and stored nowhere).
+#[derive(Debug, Clone)]
+pub struct TokenEntry {
+    /// The token's public id (also the token's prefix), for logs and audit.
+    pub id: String,
+    /// The principal the token authenticates.
+    pub principal: String,
+    /// Lowercase hex sha256 of the whole token.
+    pub sha256: String,
+    /// What the token may do.
+    pub scopes: Vec<Scope>,
+}
+
+/// TLS for the listener, from PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
+}
+
+/// A validated `[server]` section.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// How people reach the server (links in notifications); defaults to `listen`.
+    pub public_url: String,
+    /// TLS, when configured.
+    pub tls: Option<TlsFiles>,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long one request may take before it is answered 503.
+    pub request_timeout_ms: u64,
+    /// On SIGTERM, how long actions in flight may take to finish.
+    pub drain_timeout_ms: u64,
+    /// Requests per minute per principal.
+    pub rate_per_minute: u32,
+    /// Requests a principal may make at once above the steady rate.
+    pub rate_burst: u32,
+    /// The playbooks signals submitted to the server may fire.
+    pub playbooks: Vec<PathBuf>,
+    /// API tokens.
+    pub tokens: Vec<TokenEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    listen: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
+    tls: Option<RawTls>,
+    max_body_kib: Option<Spanned<u64>>,
+    request_timeout_ms: Option<Spanned<u64>>,
+    drain_timeout_ms: Option<Spanned<u64>>,
+    rate_limit: Option<RawRate>,
+    #[serde(default)]
+    playbooks: Vec<Spanned<String>>,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Spanned<String>,
+    key: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    per_minute: Spanned<u32>,
+    #[serde(default)]
+    burst: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    id: Spanned<String>,
+    principal: Spanned<String>,
+    sha256: Spanned<String>,
+    scopes: Spanned<Vec<String>>,
+}
+
+/// Whether `id` can name a token: 1 to 32 of `[a-z0-9-]`.
+pub fn valid_token_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl RawServer {
+    pub(crate) fn validate(
+        self,
+        source: &SourceFile,
+        base: &Path,
+        errors: &mut Vec<InputError>,
+    ) -> ServerConfig {
+        let mut error = |span: Option<std::ops::Range<usize>>, field: &str, message: &str| {
+            errors.push(source.error_at(span, format!("server.{field}"), message))
+        };
+        let listen = match &self.listen {
+            None => DEFAULT_LISTEN.parse().expect("the default address parses"),
+            Some(text) => text.get_ref().parse().unwrap_or_else(|_| {
+                error(
+                    Some(text.span()),
+                    "listen",
+                    "must be an address and port, e.g. 127.0.0.1:8440 or [::1]:8440",
+                );
+                DEFAULT_LISTEN.parse().expect("the default address parses")
+            }),
+        };
+        let tls = self.tls.as_ref().and_then(|tls| {
+            let cert = file_ref(&tls.cert, base, "tls.cert", &mut error);
+            let key = file_ref(&tls.key, base, "tls.key", &mut error);
+            Some(TlsFiles {
+                cert: cert?,
+                key: key?,
+            })
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_url = match &self.public_url {
+            Some(url) => {
+                let text = url.get_ref().trim_end_matches('/').to_string();
+                if !(text.starts_with("http://") || text.starts_with("https://")) {
+                    error(
+                        Some(url.span()),
+                        "public_url",
+                        "must start with http:// or https://",
+                    );
+                }
+                text
+            }
+            None => format!("{scheme}://{listen}"),
+        };
+        let mut bounded = |value: &Option<Spanned<u64>>,
+                           field: &str,
+                           default: u64,
+                           range: (u64, u64)| {
+            match value {
+                None => default,
+                Some(v) if (range.0..=range.1).contains(v.get_ref()) => *v.get_ref(),
+                Some(v) => {
+                    error(
+                        Some(v.span()),
+                        field,
+                        &format!("must be between {} and {}", range.0, range.1),
+                    );
+                    default
+                }
+            }
+        };
+        let max_body_kib = bounded(&self.max_body_kib, "max_body_kib", 1024, (1, 65_536));
+        let request_timeout_ms = bounded(
+            &self.request_timeout_ms,
+            "request_timeout_ms",
+            30_000,
+            (100, 3_600_000),
+        );
+        let drain_timeout_ms = bounded(
+            &self.drain_timeout_ms,
+            "drain_timeout_ms",
+            30_000,
+            (0, 3_600_000),
+        );
+        let (rate_per_minute, rate_burst) = match &self.rate_limit {
+            None => (600, 100),
+            Some(rate) => {
+                let per_minute = *rate.per_minute.get_ref();
+                if !(1..=1_000_000).contains(&per_minute) {
+                    error(
+                        Some(rate.per_minute.span()),
+                        "rate_limit.per_minute",
+                        "must be between 1 and 1000000",
+                    );
+                }
+                let burst = rate
+                    .burst
+                    .as_ref()
+                    .map_or(per_minute.div_ceil(6), |b| *b.get_ref());
+                if !(1..=1_000_000).contains(&burst) {
+                    let span = rate.burst.as_ref().map(|b| b.span());
+                    error(span, "rate_limit.burst", "must be between 1 and 1000000");
+                }
+                (per_minute.max(1), burst.max(1))
+            }
+        };
+        let playbooks = self
+            .playbooks
+            .iter()
+            .map(|p| base.join(p.get_ref()))
+            .collect();
+        let mut tokens: Vec<TokenEntry> = Vec::new();
+        for (i, raw) in self.tokens.iter().enumerate() {
+            let field = |f: &str| format!("tokens[{i}].{f}");
+            let id = raw.id.get_ref().clone();
+            if !valid_token_id(&id) {
+                error(
+                    Some(raw.id.span()),
+                    &field("id"),
+                    "must be 1 to 32 of a-z, 0-9 and -",
+                );
+            } else if tokens.iter().any(|t| t.id == id) {
+                error(
+                    Some(raw.id.span()),
+                    &field("id"),
+                    "is the id of an earlier token",
+                );
+            }
+            let principal = raw.principal.get_ref().trim().to_string();
+            if principal.is_empty()
+                || principal.len() > 256
+                || principal.chars().any(char::is_control)
+            {
+                error(
+                    Some(raw.principal.span()),
+                    &field("principal"),
+                    "must name a principal: 1 to 256 characters, no control characters",
+                );
+            }
+            let sha256 = raw.sha256.get_ref().trim().to_ascii_lowercase();
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                error(
+                    Some(raw.sha256.span()),
+                    &field("sha256"),
+                    "must be the token's sha256 (64 hexadecimal characters) as `cordon token create` prints it, never the token",
+                );
+            }
+            let mut scopes = Vec::new();
+            for name in raw.scopes.get_ref() {
+                match Scope::parse(name) {
+                    Some(scope) => scopes.push(scope),
+                    None => error(
+                        Some(raw.scopes.span()),
+                        &field("scopes"),
+                        &format!(
+                            "unknown scope `{}`: use signals, read or respond",
+                            name.escape_debug()
+                        ),
+                    ),
+                }
+            }
+            tokens.push(TokenEntry {
+                id,
+                principal,
+                sha256,
+                scopes,
+            });
+        }
+        ServerConfig {
+            listen,
+            public_url,
+            tls,
+            max_body_bytes: (max_body_kib * 1024) as usize,
+            request_timeout_ms,
+            drain_timeout_ms,
+            rate_per_minute,
+            rate_burst,
+            playbooks,
+            tokens,
+        }
+    }
+}
+
+fn file_ref(
+    reference: &Spanned<String>,
+    base: &Path,
+    field: &str,
+    error: &mut impl FnMut(Option<std::ops::Range<usize>>, &str, &str),
+) -> Option<PathBuf> {
+    match reference.get_ref().split_once(':') {
+        Some(("file", path)) if !path.is_empty() => Some(base.join(path)),
+        _ => {
+            error(
+                Some(reference.span()),
+                field,
+                "must be a reference `file:PATH` to a PEM file",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! `cordon serve`.
+#![warn(missing_docs)]
