@@ -161,6 +161,13 @@ impl Workspace {
             .push_str("[inventory]\npath = \"inventory.toml\"\n");
     }
 
+    /// Adds this TOML (e.g. a `[server]` section) to configs written after
+    /// this call.
+    pub fn config_extra(&mut self, toml: &str) {
+        self.models.push_str(toml);
+        self.models.push('\n');
+    }
+
     /// Writes `cordon.toml` with these plugins.
     pub fn write_config(&self, plugins: &[PluginEntry]) -> PathBuf {
         let mut text = format!(

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod cordon;
 pub mod moto;
 pub mod proxy;
+pub mod server;
 pub mod sims;
 
 use std::path::PathBuf;

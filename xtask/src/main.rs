@@ -138,6 +138,9 @@ pub const LAYERS: &[&str] = &[
     "cordon-authority",
     "cordon-plugin-host",
     "cordon-engine",
+    "cordon-report",
+    "cordon-config",
+    "cordon-service",
     "cordon",
 ];
 

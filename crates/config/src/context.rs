@@ -82,16 +82,22 @@ impl Context {
     /// Opens the store for an already loaded config and models.
     pub fn with(config: Config, models: Models) -> Result<Context, ContextError> {
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
+        Ok(Context::over(config, models, store))
+    }
+
+    /// A context over an already open `store` (e.g. one a service wraps to
+    /// watch its commits).
+    pub fn over(config: Config, models: Models, store: Arc<dyn Store>) -> Context {
         let inventory = Arc::new(models.inventory);
         let authority = models
             .authority
             .map(|model| Arc::new(Authority::new(model, (*inventory).clone(), store.clone())));
-        Ok(Context {
+        Context {
             config,
             store,
             authority,
             inventory,
-        })
+        }
     }
 
     /// The authority model, or an error saying the command needs one.

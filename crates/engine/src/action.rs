@@ -117,6 +117,12 @@ async fn run(
     let mut rate_limited_waits = 0;
     loop {
         let slot = ctx.gates.slot(ctx.plugins.as_ref(), &record.plugin).await;
+        if ctx.stopping() {
+            // The service stops while this waited for a slot: no call goes
+            // out now; the recorded decision is reused on resume.
+            drop(slot);
+            return Ok(record);
+        }
         record.attempts += 1;
         record.status = ActionStatus::Running;
         // Fail closed: without its audit record, the call does not happen.

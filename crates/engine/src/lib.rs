@@ -139,6 +139,18 @@ impl Engine {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
+    /// Whether [`Engine::stop_starting`] was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Records that `run_id` was cut off before it returned (a service's
+    /// drain deadline passed); like a kill, it stays resumable.
+    pub async fn record_interrupted(&self, run_id: &str) -> Result<RunRecord, EngineError> {
+        let run = self.store.run(run_id)?;
+        self.interrupted(run).await
+    }
+
     /// Uses `inventory` for what runs record about their identities.
     pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Engine {
         self.inventory = inventory;
@@ -214,6 +226,18 @@ impl Engine {
         self.store.commit(batch).await?;
         let (playbook, signal) = stored_inputs(&run)?;
         self.execute(run, playbook, signal).await
+    }
+
+    /// Records a restore run for `plan` without executing it:
+    /// [`Engine::resume`] executes it.
+    pub async fn begin_restore(
+        &self,
+        plan: RestorePlan,
+        principal: String,
+    ) -> Result<RunRecord, EngineError> {
+        let (run, batch) = restore::record(plan, principal);
+        self.store.commit(batch).await?;
+        Ok(run)
     }
 
     /// Continues an interrupted run from its stored playbook and signal.

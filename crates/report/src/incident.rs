@@ -2,6 +2,7 @@
 
 use super::rfc3339;
 use cordon_authority::AuthorityModel;
+use cordon_input::Catalogue;
 use cordon_store::{AuditRecord, Store, StoreError, StoreExt};
 use cordon_types::audit::Answer;
 use cordon_types::{
@@ -9,6 +10,36 @@ use cordon_types::{
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// What each `plugin.action` of `plugins` is undone with (`None`: it cannot
+/// be), as [`IncidentReport::build`] takes it.
+pub fn restore_table(plugins: &dyn Catalogue) -> BTreeMap<String, Option<String>> {
+    let mut table = BTreeMap::new();
+    for name in plugins.names() {
+        if let Some(info) = plugins.plugin(&name) {
+            for action in &info.actions {
+                let restore = action.restore_with.clone().filter(|_| action.reversible);
+                table.insert(format!("{name}.{}", action.name), restore);
+            }
+        }
+    }
+    table
+}
+
+/// The plugins the runs of `incident` used.
+pub fn plugins_of_incident(store: &dyn Store, incident: &str) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::new();
+    for run in store
+        .runs()?
+        .iter()
+        .filter(|r| r.incident.as_deref() == Some(incident))
+    {
+        names.extend(store.actions(&run.run_id)?.into_iter().map(|a| a.plugin));
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
 
 /// The report of `cordon report INCIDENT`.
 #[derive(Debug, Clone, Serialize)]

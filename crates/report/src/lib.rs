@@ -15,7 +15,7 @@ mod incident;
 mod render;
 mod views;
 
-pub use incident::IncidentReport;
+pub use incident::{IncidentReport, plugins_of_incident, restore_table};
 pub use render::{html, markdown};
 pub use views::{GrantView, PendingApproval};
 

@@ -1,2 +1,195 @@
-//! `cordon serve`.
+//! `cordon serve`: the responder service.
+//!
+//! A long-running process that owns the store: it accepts signals and
+//! answers over an authenticated `/v1` API ([`api`]), executes runs in the
+//! background ([`supervisor`]), streams the audit log live ([`events`]), and
+//! acts as the authenticated caller ([`auth`]) whenever the authority model
+//! decides. On start it resumes every unfinished run; asked to stop, it
+//! stops accepting, lets actions in flight finish up to the drain deadline,
+//! records what is left as interrupted, and returns.
+
 #![warn(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod events;
+pub mod limiter;
+pub mod problem;
+pub mod state;
+pub mod supervisor;
+
+use auth::Authenticator;
+use cordon_config::{Config, Context, ContextError, Models};
+use cordon_input::{InputError, InputErrors, Playbook};
+use cordon_plugin_host::LoadError;
+use cordon_store::{SledStore, Store, StoreError};
+use sha2::{Digest, Sha256};
+use state::{AppState, ServedPlaybook};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use supervisor::{Drained, Supervisor};
+use tokio::net::TcpListener;
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The config, a playbook, the model or the inventory is invalid.
+    #[error(transparent)]
+    Input(#[from] InputErrors),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Opening what the config names failed.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {message}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        message: String,
+    },
+    /// Serving failed.
+    #[error("the server failed: {0}")]
+    Io(String),
+}
+
+/// A service ready to serve.
+pub struct Service {
+    state: Arc<AppState>,
+}
+
+impl Service {
+    /// Loads every plugin and served playbook (checking each), then opens
+    /// the store. Nothing is opened when an input is invalid.
+    pub async fn open(config: Config, models: Models) -> Result<Service, ServeError> {
+        let plugins = Arc::new(cordon_config::load_all_plugins(&config).await?);
+        let playbooks = load_playbooks(&config, plugins.as_ref())?;
+        let sled: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
+        let watch = events::CommitWatch::new(sled)?;
+        let store: Arc<dyn Store> = watch.clone();
+        let auth = Authenticator::new(&config.server.tokens);
+        let limiter =
+            limiter::Limiter::new(config.server.rate_per_minute, config.server.rate_burst);
+        let ctx = Context::over(config, models, store.clone());
+        let engine = Arc::new(ctx.engine(plugins.clone()));
+        let supervisor = Supervisor::new(engine.clone());
+        let state = AppState {
+            store,
+            watch,
+            authority: ctx.authority.clone(),
+            plugins,
+            engine,
+            supervisor,
+            playbooks,
+            auth,
+            limiter,
+            ready: Default::default(),
+            stopping: tokio::sync::watch::channel(false).0,
+            config: ctx.config,
+        };
+        Ok(Service {
+            state: Arc::new(state),
+        })
+    }
+
+    /// Binds the configured listen address.
+    pub async fn bind(&self) -> Result<TcpListener, ServeError> {
+        let addr = self.state.config.server.listen;
+        TcpListener::bind(addr).await.map_err(|e| ServeError::Bind {
+            addr,
+            message: e.to_string(),
+        })
+    }
+
+    /// Resumes every unfinished run, then serves `listener` until
+    /// `shutdown` completes; then drains (see [`Supervisor::drain`]).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Drained, ServeError> {
+        let state = self.state;
+        let unfinished: Vec<String> = state
+            .store
+            .runs()?
+            .into_iter()
+            .filter(|r| !r.status.is_finished())
+            .map(|r| r.run_id)
+            .collect();
+        if !unfinished.is_empty() {
+            tracing::info!("resuming {} unfinished runs", unfinished.len());
+        }
+        for run_id in &unfinished {
+            state.supervisor.execute(run_id);
+        }
+        state.ready.store(true, Ordering::SeqCst);
+
+        let app = api::router(state.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stopping = state.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("stopping: no new requests; actions in flight may finish");
+            stopping.ready.store(false, Ordering::SeqCst);
+            stopping.stopping.send_replace(true);
+            let _ = stop_tx.send(());
+        };
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
+        let drain_state = state.clone();
+        let drain = async move {
+            if stop_rx.await.is_ok() {
+                let deadline = Duration::from_millis(drain_state.config.server.drain_timeout_ms);
+                drain_state.supervisor.drain(deadline).await
+            } else {
+                Drained::default()
+            }
+        };
+        let (served, drained) = tokio::join!(server, drain);
+        served.map_err(|e| ServeError::Io(e.to_string()))?;
+        Ok(drained)
+    }
+}
+
+/// Loads and checks `[server] playbooks`.
+fn load_playbooks(
+    config: &Config,
+    plugins: &cordon_plugin_host::PluginHost,
+) -> Result<BTreeMap<String, ServedPlaybook>, InputErrors> {
+    let mut errors = InputErrors::default();
+    let mut served = BTreeMap::new();
+    for path in &config.server.playbooks {
+        let playbook = match Playbook::load(path).and_then(|p| p.check(plugins).map(|()| p)) {
+            Ok(playbook) => playbook,
+            Err(e) => {
+                errors.0.extend(e.0);
+                continue;
+            }
+        };
+        if served.contains_key(&playbook.name) {
+            errors.push(InputError::whole_file(
+                path,
+                format!(
+                    "a second playbook called `{}` in `[server] playbooks`: names must be unique",
+                    playbook.name
+                ),
+            ));
+            continue;
+        }
+        let sha256 = hex::encode(Sha256::digest(playbook.source.text.as_bytes()));
+        served.insert(playbook.name.clone(), ServedPlaybook { playbook, sha256 });
+    }
+    errors.into_result(served)
+}

@@ -11,9 +11,11 @@ mod audit;
 mod grants;
 mod inspect;
 mod progress;
+mod remote;
 mod report;
 mod restore;
 mod run;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use cordon_config::Config;
@@ -40,6 +42,10 @@ pub const EXIT_AWAITING_APPROVAL: u8 = 4;
     about = "Contain identity abuse: run playbooks whose steps call sandboxed provider plugins."
 )]
 struct Cli {
+    /// The `cordon serve` to talk to (default: `CORDON_ADDR`; none: the local
+    /// store). Authenticates with the API token in `CORDON_TOKEN`.
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -54,6 +60,16 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the responder service: the /v1 API, live events, and every run.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// API tokens for the service.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run a playbook for a signal.
     Run {
         #[command(flatten)]
@@ -123,9 +139,9 @@ enum Command {
         /// Only the actions on this target (id or provider:kind:id).
         #[arg(long)]
         target: Option<String>,
-        /// Who restores.
+        /// Who restores (local store only; a server acts as the token's principal).
         #[arg(long = "as", value_name = "PRINCIPAL")]
-        principal: String,
+        principal: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -156,9 +172,10 @@ struct AnswerArgs {
     /// One action (its id, or a unique prefix of it); default: every waiting action.
     #[arg(long)]
     action: Option<String>,
-    /// Who answers; must be a member of a team the decision names.
+    /// Who answers; must be a member of a team the decision names (local
+    /// store only; a server acts as the token's principal).
     #[arg(long = "as", value_name = "PRINCIPAL")]
-    principal: String,
+    principal: Option<String>,
     #[arg(long)]
     reason: Option<String>,
     #[arg(long)]
@@ -190,17 +207,18 @@ enum GrantCommand {
         /// How long, e.g. 2h, 30m (at most the model's max_ttl).
         #[arg(long)]
         ttl: String,
-        /// Who grants; must be a member of a granting team.
+        /// Who grants; must be a member of a granting team (local store only).
         #[arg(long = "as", value_name = "PRINCIPAL")]
-        granter: String,
+        granter: Option<String>,
     },
     /// Revoke a commander grant before it expires.
     Revoke {
         grant_id: String,
         #[command(flatten)]
         config: ConfigArg,
+        /// Who revokes (local store only).
         #[arg(long = "as", value_name = "PRINCIPAL")]
-        principal: String,
+        principal: Option<String>,
     },
     /// Every commander grant.
     List {
@@ -208,6 +226,22 @@ enum GrantCommand {
         config: ConfigArg,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a new API token: prints it once, and the config entry (its hash).
+    Create {
+        /// The token's id (its public name in logs and the audit log).
+        #[arg(long)]
+        id: String,
+        /// The principal the token authenticates.
+        #[arg(long)]
+        principal: String,
+        /// What it may do: signals, read, respond (repeatable; default read and respond).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
 }
 
@@ -289,11 +323,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    let result = runtime.block_on(dispatch(cli.command));
+    let result = runtime.block_on(async {
+        match remote::Remote::from_env(cli.server)? {
+            Some(remote) => dispatch_remote(&remote, cli.command).await,
+            None => dispatch(cli.command).await,
+        }
+    });
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = exit_code_of(&err);
+            let code = match err.downcast_ref::<remote::Refused>() {
+                Some(refused) => refused.exit_code(),
+                None => exit_code_of(&err),
+            };
             if code == EXIT_INVALID_INPUT {
                 eprintln!("error: invalid input, nothing was executed:");
                 eprintln!("{err:#}");
@@ -305,8 +347,149 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The principal a local command acts as: the one `--as` names.
+fn local_principal(principal: Option<String>) -> anyhow::Result<String> {
+    principal.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--as PRINCIPAL is required on a local store (against a server, the API token says who you are)"
+        )
+    })
+}
+
+/// Refuses `--as` against a server: the server acts as the token's principal.
+fn no_as(principal: &Option<String>) -> anyhow::Result<()> {
+    match principal {
+        None => Ok(()),
+        Some(_) => anyhow::bail!(
+            "--as cannot be used with a server: it acts as the principal of the API token in CORDON_TOKEN"
+        ),
+    }
+}
+
+async fn dispatch_remote(remote: &remote::Remote, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run {
+            playbook,
+            signal,
+            dry_run,
+            json,
+            principal,
+            ..
+        } => {
+            no_as(&principal)?;
+            remote::run(remote, &playbook, &signal, dry_run, json).await
+        }
+        Command::Runs { command } => match command {
+            RunsCommand::List { json, .. } => remote::runs(remote, None, json).await,
+            RunsCommand::Show { run_id, json, .. } => {
+                remote::runs(remote, Some(&run_id), json).await
+            }
+        },
+        Command::Approvals {
+            command: ApprovalsCommand::List { json, .. },
+        } => remote::approvals(remote, json).await,
+        Command::Approve(args) | Command::Reject(args) if args.principal.is_some() => {
+            no_as(&args.principal).map(|()| EXIT_ERROR)
+        }
+        Command::Approve(args) => {
+            remote::answer(
+                remote,
+                &args.run_id,
+                args.action.as_deref(),
+                true,
+                args.reason,
+                args.json,
+            )
+            .await
+        }
+        Command::Reject(args) => {
+            remote::answer(
+                remote,
+                &args.run_id,
+                args.action.as_deref(),
+                false,
+                args.reason,
+                args.json,
+            )
+            .await
+        }
+        Command::Grant { command } => match command {
+            GrantCommand::Commander {
+                incident,
+                principal,
+                ttl,
+                granter,
+                ..
+            } => {
+                no_as(&granter)?;
+                let request = remote::GrantRequest::Create {
+                    incident: &incident,
+                    principal: &principal,
+                    ttl: &ttl,
+                };
+                remote::grant(remote, request).await
+            }
+            GrantCommand::Revoke {
+                grant_id,
+                principal,
+                ..
+            } => {
+                no_as(&principal)?;
+                remote::grant(
+                    remote,
+                    remote::GrantRequest::Revoke {
+                        grant_id: &grant_id,
+                    },
+                )
+                .await
+            }
+            GrantCommand::List { json, .. } => {
+                remote::grant(remote, remote::GrantRequest::List { json }).await
+            }
+        },
+        Command::Restore {
+            run_id,
+            step,
+            target,
+            principal,
+            json,
+            ..
+        } => {
+            no_as(&principal)?;
+            remote::restore(remote, &run_id, step.as_deref(), target.as_deref(), json).await
+        }
+        Command::Report {
+            incident,
+            format,
+            output,
+            ..
+        } => remote::report(remote, &incident, &format, output.as_deref()).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { .. } => remote::audit(remote, None).await,
+            AuditCommand::Export { format, .. } => remote::audit(remote, Some(&format)).await,
+        },
+        Command::Resume { .. } => anyhow::bail!(
+            "`cordon resume` works on a local store: a server resumes its unfinished runs itself when it starts"
+        ),
+        // Commands about this machine's files work the same with a server configured.
+        other @ (Command::Serve { .. }
+        | Command::Token { .. }
+        | Command::Plugins { .. }
+        | Command::Playbook { .. }) => dispatch(other).await,
+    }
+}
+
 async fn dispatch(command: Command) -> anyhow::Result<u8> {
     match command {
+        Command::Serve { config } => serve::serve(&config.config).await,
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    id,
+                    principal,
+                    scopes,
+                },
+        } => serve::create_token(&id, &principal, &scopes),
         Command::Run {
             config,
             playbook,
@@ -359,12 +542,15 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
                 principal,
                 ttl,
                 granter,
-            } => grants::commander(&config.config, &incident, &principal, &ttl, &granter).await,
+            } => {
+                let granter = local_principal(granter)?;
+                grants::commander(&config.config, &incident, &principal, &ttl, &granter).await
+            }
             GrantCommand::Revoke {
                 grant_id,
                 config,
                 principal,
-            } => grants::revoke(&config.config, &grant_id, &principal).await,
+            } => grants::revoke(&config.config, &grant_id, &local_principal(principal)?).await,
             GrantCommand::List { config, json } => grants::list(&config.config, json),
         },
         Command::Restore {
@@ -380,7 +566,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
                 &run_id,
                 step.as_deref(),
                 target.as_deref(),
-                &principal,
+                &local_principal(principal)?,
                 json,
             )
             .await
@@ -403,7 +589,7 @@ async fn answer(args: AnswerArgs, approved: bool) -> anyhow::Result<u8> {
         &args.config.config,
         &args.run_id,
         args.action.as_deref(),
-        &args.principal,
+        &local_principal(args.principal)?,
         approved,
         args.reason,
         args.json,

@@ -3,7 +3,7 @@
 use super::EXIT_OK;
 use anyhow::bail;
 use cordon_config::Context;
-use cordon_report::{IncidentReport, html, markdown};
+use cordon_report::{IncidentReport, html, markdown, plugins_of_incident, restore_table};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -19,38 +19,16 @@ pub async fn report(
     let ctx = Context::open(config_path)?;
     // Which actions are reversible comes from the plugins; load those the
     // incident's runs used (best effort: a report must not need the network).
-    let mut names: Vec<String> = Vec::new();
-    for run in ctx
-        .store
-        .runs()?
-        .iter()
-        .filter(|r| r.incident.as_deref() == Some(incident))
-    {
-        names.extend(
-            ctx.store
-                .actions(&run.run_id)?
-                .into_iter()
-                .map(|a| a.plugin),
-        );
-    }
-    names.sort();
-    names.dedup();
-    let mut restore_with = BTreeMap::new();
-    match ctx.plugins(&names).await {
-        Ok(plugins) => {
-            for name in &names {
-                if let Some(info) = plugins.info(name) {
-                    for action in &info.actions {
-                        let restore = action.restore_with.clone().filter(|_| action.reversible);
-                        restore_with.insert(format!("{name}.{}", action.name), restore);
-                    }
-                }
-            }
+    let names = plugins_of_incident(ctx.store.as_ref(), incident)?;
+    let restore_with = match ctx.plugins(&names).await {
+        Ok(plugins) => restore_table(plugins.as_ref()),
+        Err(err) => {
+            tracing::warn!(
+                "cannot load plugins, the report will not say what can be restored: {err:#}"
+            );
+            BTreeMap::new()
         }
-        Err(err) => tracing::warn!(
-            "cannot load plugins, the report will not say what can be restored: {err:#}"
-        ),
-    }
+    };
     let model = ctx.authority.as_ref().map(|a| a.model());
     let Some(report) = IncidentReport::build(ctx.store.as_ref(), incident, model, &restore_with)?
     else {

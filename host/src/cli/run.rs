@@ -200,3 +200,12 @@ pub fn exit_code(run: &RunRecord) -> u8 {
         _ => EXIT_ACTIONS_FAILED,
     }
 }
+
+/// The exit code a run's status name (as reports carry it) maps to.
+pub fn exit_code_of_status(status: &str) -> u8 {
+    match status {
+        "completed" => EXIT_OK,
+        "awaiting-approval" => EXIT_AWAITING_APPROVAL,
+        _ => EXIT_ACTIONS_FAILED,
+    }
+}

@@ -1,0 +1,444 @@
+//! The CLI as the client of a `cordon serve` (`CORDON_ADDR` or `--server`,
+//! with `CORDON_TOKEN`): the same commands, output and exit codes as on a
+//! local store, with the server acting as the token's principal.
+
+use super::{EXIT_ERROR, EXIT_INVALID_INPUT, EXIT_OK};
+use anyhow::{Context as _, anyhow, bail};
+use cordon_report::{GrantView, PendingApproval, RunReport, RunSummary};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A configured server.
+pub struct Remote {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+/// A request the server refused, with its problem document's words.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    /// The HTTP status.
+    pub status: u16,
+    /// The problem's detail and field errors, as lines.
+    pub message: String,
+}
+
+impl Refused {
+    /// The exit code the refusal maps to: 2 for invalid input (nothing ran).
+    pub fn exit_code(&self) -> u8 {
+        if matches!(self.status, 400 | 413 | 422) {
+            EXIT_INVALID_INPUT
+        } else {
+            EXIT_ERROR
+        }
+    }
+}
+
+impl Remote {
+    /// The server `--server` or `CORDON_ADDR` names, if any.
+    pub fn from_env(flag: Option<String>) -> anyhow::Result<Option<Remote>> {
+        let Some(addr) =
+            flag.or_else(|| std::env::var("CORDON_ADDR").ok().filter(|a| !a.is_empty()))
+        else {
+            return Ok(None);
+        };
+        let token = std::env::var("CORDON_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                anyhow!("talking to the server at {addr} needs an API token: set CORDON_TOKEN")
+            })?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Some(Remote {
+            base: addr.trim_end_matches('/').to_string(),
+            token,
+            client,
+        }))
+    }
+
+    /// Sends a request and returns the response body, or the refusal.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.client.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .context("reading the server's answer")?
+            .to_vec();
+        if status.is_success() {
+            return Ok((status, bytes));
+        }
+        Err(refusal(status, &bytes).into())
+    }
+
+    /// Sends a request and decodes its JSON answer.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<T> {
+        let (_, bytes) = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).context("the server's answer is not what this CLI expects")
+    }
+
+    /// Waits until the run stops executing, then returns its report.
+    pub async fn settled_run(&self, run_id: &str) -> anyhow::Result<RunReport> {
+        loop {
+            let report: RunReport = self
+                .json(
+                    Method::GET,
+                    &format!("/v1/runs/{run_id}?wait_ms=20000"),
+                    None,
+                )
+                .await?;
+            if report.status != "running" {
+                return Ok(report);
+            }
+        }
+    }
+}
+
+fn refusal(status: StatusCode, body: &[u8]) -> Refused {
+    let problem: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut message = problem["detail"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("the server answered {status}"));
+    for error in problem["errors"].as_array().into_iter().flatten() {
+        let at = match (error["line"].as_u64(), error["column"].as_u64()) {
+            (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
+            _ => String::new(),
+        };
+        message.push_str(&format!(
+            "\n  {}{at}: {}",
+            error["field"].as_str().unwrap_or("?"),
+            error["message"].as_str().unwrap_or("")
+        ));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        message.push_str("\n(check CORDON_TOKEN)");
+    }
+    Refused {
+        status: status.as_u16(),
+        message: format!("server refused ({}): {message}", status.as_u16()),
+    }
+}
+
+/// Prints a run's report as the local commands do and returns its exit code.
+pub fn print_report(report: &RunReport, json: bool) -> anyhow::Result<u8> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.human());
+        if report.status == "awaiting-approval" {
+            println!(
+                "\nThe run waits for approvals: `cordon approvals list`, then `cordon approve {}` \
+                 (or `cordon reject …`) as a member of an approving team.",
+                report.run_id
+            );
+        }
+    }
+    Ok(super::run::exit_code_of_status(&report.status))
+}
+
+/// `cordon run` against a server.
+pub async fn run(
+    remote: &Remote,
+    playbook: &std::path::Path,
+    signal: &std::path::Path,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    // Validate locally first: the same located errors as without a server.
+    let playbook = cordon_input::Playbook::load(playbook)?;
+    let source = cordon_input::SourceFile::read(signal)?;
+    cordon_input::Signal::parse(&source)?;
+    let signal: Value = serde_json::from_str(&source.text)?;
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(playbook.source.text.as_bytes()))
+    };
+    let body = json!({ "playbook": playbook.name, "playbook_sha256": sha256, "signal": signal, "dry_run": dry_run });
+    let started: Value = remote.json(Method::POST, "/v1/runs", Some(&body)).await?;
+    let run_id = started["run_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the server did not name the run"))?;
+    if !json {
+        eprintln!("Run {run_id} started on the server; waiting for it");
+    }
+    print_report(&remote.settled_run(run_id).await?, json)
+}
+
+/// `cordon runs list|show` against a server.
+pub async fn runs(remote: &Remote, run_id: Option<&str>, json: bool) -> anyhow::Result<u8> {
+    match run_id {
+        None => {
+            let runs: Vec<RunSummary> = remote.json(Method::GET, "/v1/runs", None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else {
+                print!("{}", RunSummary::human(&runs));
+            }
+            Ok(EXIT_OK)
+        }
+        Some(run_id) => {
+            let report: RunReport = remote
+                .json(Method::GET, &format!("/v1/runs/{run_id}"), None)
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.human());
+            }
+            let finished = !matches!(report.status.as_str(), "running" | "awaiting-approval");
+            Ok(if finished {
+                super::run::exit_code_of_status(&report.status)
+            } else {
+                EXIT_OK
+            })
+        }
+    }
+}
+
+/// `cordon approvals list` against a server.
+pub async fn approvals(remote: &Remote, json: bool) -> anyhow::Result<u8> {
+    let rows: Vec<PendingApproval> = remote.json(Method::GET, "/v1/approvals", None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", PendingApproval::human(&rows));
+    }
+    Ok(EXIT_OK)
+}
+
+/// `cordon approve|reject` against a server: answers as the token's principal.
+pub async fn answer(
+    remote: &Remote,
+    run_id: &str,
+    action: Option<&str>,
+    approved: bool,
+    reason: Option<String>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let verb = if approved { "approve" } else { "reject" };
+    let body = json!({ "action": action, "reason": reason });
+    let _: Value = remote
+        .json(
+            Method::POST,
+            &format!("/v1/runs/{run_id}/{verb}"),
+            Some(&body),
+        )
+        .await?;
+    print_report(&remote.settled_run(run_id).await?, json)
+}
+
+/// `cordon grant commander|revoke|list` against a server.
+pub async fn grant(remote: &Remote, command: GrantRequest<'_>) -> anyhow::Result<u8> {
+    match command {
+        GrantRequest::List { json } => {
+            let grants: Vec<GrantView> = remote.json(Method::GET, "/v1/grants", None).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&grants)?);
+            } else {
+                print!("{}", GrantView::human(&grants));
+            }
+        }
+        GrantRequest::Create {
+            incident,
+            principal,
+            ttl,
+        } => {
+            let body = json!({ "incident": incident, "principal": principal, "ttl": ttl });
+            let answer: Value = match remote.json(Method::POST, "/v1/grants", Some(&body)).await {
+                Ok(answer) => answer,
+                Err(err) => match err.downcast_ref::<Refused>() {
+                    Some(refused) if refused.status == 422 => {
+                        eprintln!("error: --ttl: {refused}");
+                        return Ok(EXIT_INVALID_INPUT);
+                    }
+                    _ => return Err(err),
+                },
+            };
+            let grant = &answer["grant"];
+            let effects: Vec<&str> = answer["effects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "{}: {principal} is incident commander for {incident} until {} (may {} in every domain; never restore)",
+                grant["id"].as_str().unwrap_or("?"),
+                grant["expires_at"].as_str().unwrap_or("?"),
+                effects.join(", ")
+            );
+        }
+        GrantRequest::Revoke { grant_id } => {
+            let answer: Value = remote
+                .json(Method::DELETE, &format!("/v1/grants/{grant_id}"), None)
+                .await?;
+            if answer["already_revoked"].as_bool() == Some(true) {
+                println!("{grant_id} was already revoked");
+            } else {
+                println!(
+                    "{grant_id} revoked: {} is no longer incident commander for {}",
+                    answer["grant"]["principal"].as_str().unwrap_or("?"),
+                    answer["grant"]["incident"].as_str().unwrap_or("?")
+                );
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// What `cordon grant` asks a server.
+pub enum GrantRequest<'a> {
+    /// `grant list`.
+    List {
+        /// Print JSON.
+        json: bool,
+    },
+    /// `grant commander`.
+    Create {
+        /// The incident.
+        incident: &'a str,
+        /// Who becomes commander.
+        principal: &'a str,
+        /// For how long.
+        ttl: &'a str,
+    },
+    /// `grant revoke`.
+    Revoke {
+        /// The grant.
+        grant_id: &'a str,
+    },
+}
+
+/// `cordon restore` against a server: restores as the token's principal.
+pub async fn restore(
+    remote: &Remote,
+    run_id: &str,
+    step: Option<&str>,
+    target: Option<&str>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let body = json!({ "step": step, "target": target });
+    let answer: Value = remote
+        .json(
+            Method::POST,
+            &format!("/v1/runs/{run_id}/restore"),
+            Some(&body),
+        )
+        .await?;
+    let irreversible: Vec<&str> = answer["irreversible"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !json && !irreversible.is_empty() {
+        println!("Cannot be undone:");
+        for line in &irreversible {
+            println!("  {line}");
+        }
+        println!();
+    }
+    let Some(restore_run) = answer["restore_run_id"].as_str() else {
+        if json {
+            println!(
+                "{}",
+                json!({ "restored": null, "irreversible": irreversible.len() })
+            );
+        } else {
+            println!("Nothing to restore in run {run_id}: no applied, reversible action matches.");
+        }
+        return Ok(EXIT_OK);
+    };
+    print_report(&remote.settled_run(restore_run).await?, json)
+}
+
+/// `cordon report` against a server.
+pub async fn report(
+    remote: &Remote,
+    incident: &str,
+    format: &str,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    if !["md", "json", "html"].contains(&format) {
+        bail!("unknown format `{format}`: use md, json or html");
+    }
+    let (_, bytes) = remote
+        .send(
+            Method::GET,
+            &format!("/v1/incidents/{incident}/report?format={format}"),
+            None,
+        )
+        .await?;
+    let text = if format == "json" {
+        let value: Value = serde_json::from_slice(&bytes)?;
+        serde_json::to_string_pretty(&value)? + "\n"
+    } else {
+        String::from_utf8(bytes).context("the report is not UTF-8")?
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(path, text)?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(EXIT_OK)
+}
+
+/// `cordon audit verify|export` against a server.
+pub async fn audit(remote: &Remote, export: Option<&str>) -> anyhow::Result<u8> {
+    match export {
+        Some(format) => {
+            if format != "jsonl" {
+                bail!("unknown format `{format}`: the audit log exports as jsonl");
+            }
+            let (_, bytes) = remote.send(Method::GET, "/v1/audit/export", None).await?;
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+            Ok(EXIT_OK)
+        }
+        None => {
+            let verification: Value = remote.json(Method::GET, "/v1/audit/verify", None).await?;
+            if verification["intact"].as_bool() == Some(true) {
+                println!(
+                    "audit log intact: {} records, hash chain verified",
+                    verification["records"]
+                );
+                Ok(EXIT_OK)
+            } else {
+                eprintln!(
+                    "error: audit log broken at record {}: {}",
+                    verification["broken_at"],
+                    verification["reason"].as_str().unwrap_or("")
+                );
+                Ok(EXIT_ERROR)
+            }
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! `cordon serve` end to end: the real server process against the Vault
+//! simulator — signals in over the authenticated API, approvals acting as
+//! the token's principal, 401/403 with their audit records, live events,
+//! the CLI as its client, SIGTERM drain, and `kill -9` with 500 identities.
+//! Every effect is checked in the simulator's own state.
+
+use cordon_e2e::cordon::Workspace;
+use cordon_e2e::server::{Server, next_event};
+use cordon_e2e::sims::{self, Sim, Step, VAULT_ROOT_TOKEN};
+use cordon_sim::vault::{TokenSpec, VaultConfig, VaultState};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const MODEL: &str = r#"
+[teams.nhi]
+members = ["nadia@acme.example"]
+domains = ["nhi"]
+immediate = ["revoke"]
+[teams.iam]
+members = ["mallory@acme.example"]
+domains = ["iam"]
+"#;
+
+/// An API token: (config entry, value).
+fn token(id: &str, principal: &str, scopes: &[&str]) -> (String, String) {
+    let mut args = vec!["token", "create", "--id", id, "--principal", principal];
+    let flags: Vec<String> = scopes.iter().map(|s| format!("--scope={s}")).collect();
+    args.extend(flags.iter().map(String::as_str));
+    let run = Workspace::new().cordon(&args);
+    run.expect_code(0);
+    let value = run.stdout().trim().to_string();
+    let entry = run
+        .stderr()
+        .lines()
+        .skip_while(|l| !l.starts_with("[[server.tokens]]"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        entry.contains(&format!("id = \"{id}\"")),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !entry.contains(&value),
+        "the config entry holds only the hash"
+    );
+    (entry, value)
+}
+
+struct Tokens {
+    nadia: String,
+    mallory: String,
+    detector: String,
+    config: String,
+}
+
+fn tokens() -> Tokens {
+    let (n, nadia) = token("nadia", "nadia@acme.example", &["read", "respond"]);
+    let (m, mallory) = token("mallory", "mallory@acme.example", &["read", "respond"]);
+    let (d, detector) = token("detector", "detector@acme.example", &["signals"]);
+    Tokens {
+        nadia,
+        mallory,
+        detector,
+        config: format!("{n}\n{m}\n{d}\n"),
+    }
+}
+
+/// A workspace serving `playbook` on a free port with these tokens.
+fn served(
+    sim: &Sim<VaultState>,
+    playbook: &str,
+    tokens: &Tokens,
+    server: &str,
+    concurrency: u64,
+) -> Workspace {
+    let mut ws = Workspace::new();
+    ws.env("VAULT_TOKEN", VAULT_ROOT_TOKEN);
+    ws.authority(MODEL);
+    ws.write("playbook.toml", playbook);
+    ws.config_extra(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nplaybooks = [\"playbook.toml\"]\n{server}\n{}",
+        tokens.config
+    ));
+    ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", concurrency)]);
+    ws
+}
+
+fn signal(identities: Value) -> Value {
+    serde_json::from_str(&sims::signal(identities)).unwrap()
+}
+
+fn audit(server: &Server, token: &str) -> Vec<Value> {
+    let export = server.request("GET", "/v1/audit/export", Some(token), None);
+    assert_eq!(export.status, 200);
+    export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
+    let (sim, demo) = sims::vault();
+    let tokens = tokens();
+    let playbook = sims::playbook(
+        "agent-containment",
+        "nhi",
+        &[
+            Step::new("revoke", "vault", "revoke-token", "token"),
+            Step::new("disable", "vault", "disable-entity", "agent"),
+        ],
+    );
+    let ws = served(&sim, &playbook, &tokens, "", 4);
+    let server = Server::start(&ws);
+    let events = server.events("", &tokens.nadia);
+
+    // Unauthenticated, forged and unentitled callers are refused, and audited.
+    server.request("GET", "/v1/runs", None, None).problem(401);
+    let flipped = if tokens.nadia.ends_with('0') {
+        '1'
+    } else {
+        '0'
+    };
+    let forged = format!("{}{flipped}", &tokens.nadia[..tokens.nadia.len() - 1]);
+    server
+        .request("GET", "/v1/runs", Some(&forged), None)
+        .problem(401);
+    let forbidden = server
+        .request("GET", "/v1/runs", Some(&tokens.detector), None)
+        .problem(403);
+    assert!(
+        forbidden["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`read` scope"),
+        "{forbidden}"
+    );
+
+    let identities = json!([
+        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
+        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
+    ]);
+    let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
+    let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    let report = server.settled(&run_id, &tokens.nadia);
+    assert_eq!(report["status"], "awaiting-approval", "{report}");
+    assert_eq!(report["principal"], "automation:nhi");
+    assert!(sim.state.token(&demo.agent_token_accessor).unwrap().revoked);
+    assert!(!sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+    let needed = next_event(&events, Duration::from_secs(60), |e| {
+        e["sse_event"] == "approval.needed"
+    });
+    assert_eq!(needed["run_id"], run_id.as_str());
+
+    // Mallory holds the `respond` scope but is not in team nhi: refused.
+    let refused = server.request(
+        "POST",
+        &format!("/v1/runs/{run_id}/approve"),
+        Some(&tokens.mallory),
+        Some("{}"),
+    );
+    let problem = refused.problem(403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("mallory@acme.example may not answer"),
+        "{problem}"
+    );
+    assert!(!sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+
+    // The CLI, as nadia's token: the queue, then the approval.
+    let mut cli = Workspace::new();
+    cli.env("CORDON_ADDR", &server.url);
+    cli.env("CORDON_TOKEN", &tokens.nadia);
+    let queue = cli.cordon(&["approvals", "list"]);
+    queue.expect_code(0);
+    assert!(
+        queue.stdout().contains(&run_id) && queue.stdout().contains("approvers: team nhi"),
+        "{}",
+        queue.stdout()
+    );
+    let claimed = cli.cordon(&["approve", &run_id, "--as", "nadia@acme.example"]);
+    claimed.expect_code(1);
+    assert!(
+        claimed
+            .stderr()
+            .contains("--as cannot be used with a server"),
+        "{}",
+        claimed.stderr()
+    );
+    let approved = cli.cordon(&["approve", &run_id, "--json"]);
+    approved.expect_code(0);
+    assert_eq!(approved.json()["status"], "completed");
+    assert!(sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+    let granted = next_event(&events, Duration::from_secs(60), |e| {
+        e["kind"] == "approval.granted"
+    });
+    assert_eq!(
+        granted["principal"], "nadia@acme.example",
+        "the approver is the token's principal"
+    );
+    next_event(&events, Duration::from_secs(60), |e| {
+        e["kind"] == "run.finished" && e["run_id"] == run_id.as_str()
+    });
+
+    let shown = cli.cordon(&["runs", "show", &run_id]);
+    shown.expect_code(0);
+    assert!(shown.stdout().contains("completed"), "{}", shown.stdout());
+    cli.cordon(&["audit", "verify"]).expect_code(0);
+
+    let records = audit(&server, &tokens.nadia);
+    let denied: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "access.denied")
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:#?}");
+    assert_eq!(
+        (
+            denied[0]["data"]["status"].as_u64(),
+            denied[0]["principal"].is_null()
+        ),
+        (Some(401), true)
+    );
+    assert_eq!(denied[2]["data"]["status"], 403);
+    assert_eq!(denied[2]["principal"], "detector@acme.example");
+    assert_eq!(denied[2]["data"]["credential"], "token:detector");
+    assert!(
+        denied[2]["data"]["from"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "approval.refused" && r["principal"] == "mallory@acme.example")
+    );
+    let submitted = records
+        .iter()
+        .find(|r| r["kind"] == "signal.submitted")
+        .unwrap();
+    assert_eq!(submitted["principal"], "detector@acme.example");
+
+    // No token value reaches the log, the audit log or an answer.
+    let log = server.log().join("\n");
+    let exported = serde_json::to_string(&records).unwrap();
+    for secret in [&tokens.nadia, &tokens.mallory, &tokens.detector, &forged] {
+        let tail = &secret[secret.len() - 32..];
+        assert!(!log.contains(tail) && !exported.contains(tail));
+    }
+}
+
+#[test]
+fn bad_input_and_abuse_get_problem_documents_and_change_nothing() {
+    let (sim, _) = sims::vault();
+    let tokens = tokens();
+    let playbook = sims::playbook(
+        "p",
+        "nhi",
+        &[Step::new("revoke", "vault", "revoke-token", "token")],
+    );
+    let ws = served(
+        &sim,
+        &playbook,
+        &tokens,
+        "max_body_kib = 1\nrate_limit = { per_minute = 1, burst = 8 }",
+        4,
+    );
+    let server = Server::start(&ws);
+
+    let huge = json!({ "padding": "x".repeat(4096) }).to_string();
+    let too_large = server.request("POST", "/v1/signals", Some(&tokens.detector), Some(&huge));
+    too_large.problem(413);
+    let malformed = server.request(
+        "POST",
+        "/v1/signals",
+        Some(&tokens.detector),
+        Some("{\"id\": \"s\",\n \"kind\": 7}"),
+    );
+    let problem = malformed.problem(422);
+    assert!(
+        !problem["errors"].as_array().unwrap().is_empty(),
+        "{problem}"
+    );
+    let unknown = server.request(
+        "POST",
+        "/v1/runs",
+        Some(&tokens.detector),
+        Some(&json!({ "playbook": "nope", "signal": {} }).to_string()),
+    );
+    unknown.problem(404);
+    let extra = server.request(
+        "POST",
+        "/v1/runs",
+        Some(&tokens.detector),
+        Some("{\"playbook\": \"p\", \"signal\": {}, \"as\": \"root\"}"),
+    );
+    let problem = extra.problem(422);
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `as`"),
+        "{problem}"
+    );
+
+    // The API's description is public; everything else needs a credential.
+    let openapi = server.request("GET", "/v1/openapi.json", None, None).ok();
+    assert!(
+        openapi["paths"]["/v1/signals"]["post"].is_object(),
+        "{openapi}"
+    );
+    assert_eq!(
+        server.get("/v1/runs", &tokens.nadia),
+        json!([]),
+        "nothing was recorded"
+    );
+    assert!(
+        sim.state.requests().is_empty(),
+        "nothing reached the provider"
+    );
+
+    // One of nadia's burst of 8 is spent: seven more pass, the next is limited.
+    for _ in 0..7 {
+        assert_eq!(
+            server
+                .request("GET", "/v1/runs", Some(&tokens.nadia), None)
+                .status,
+            200
+        );
+    }
+    let limited = server.request("GET", "/v1/runs", Some(&tokens.nadia), None);
+    limited.problem(429);
+    // Other principals keep their own budget.
+    assert_eq!(
+        server
+            .request("GET", "/v1/approvals", Some(&tokens.mallory), None)
+            .status,
+        200
+    );
+}
+
+fn bulk(sim: &Sim<VaultState>, n: usize) -> (Vec<String>, Value) {
+    let accessors: Vec<String> = (0..n)
+        .map(|i| sim.state.seed_token(TokenSpec::new(&format!("bulk-{i}"))))
+        .collect();
+    let identities: Vec<Value> = accessors
+        .iter()
+        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
+        .collect();
+    (accessors, Value::Array(identities))
+}
+
+fn revoked(sim: &Sim<VaultState>, accessors: &[String]) -> usize {
+    accessors
+        .iter()
+        .filter(|a| sim.state.token(a).unwrap().revoked)
+        .count()
+}
+
+fn revocations(sim: &Sim<VaultState>) -> usize {
+    sim.state
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("revoke-accessor"))
+        .count()
+}
+
+fn slow_vault(latency_ms: u64) -> Sim<VaultState> {
+    let mut config = VaultConfig::with_root_token(VAULT_ROOT_TOKEN);
+    config.faults.latency_ms = latency_ms;
+    sims::vault_with(config).0
+}
+
+#[test]
+fn sigterm_drains_calls_in_flight_and_the_next_start_resumes_the_rest() {
+    let sim = slow_vault(100);
+    let tokens = tokens();
+    let (accessors, identities) = bulk(&sim, 24);
+    let playbook = sims::playbook(
+        "bulk",
+        "nhi",
+        &[Step::new("revoke", "vault", "revoke-token", "token")],
+    );
+    let ws = served(&sim, &playbook, &tokens, "drain_timeout_ms = 30000", 2);
+    let mut server = Server::start(&ws);
+    let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
+    let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    server.wait_until("some tokens are revoked", Duration::from_secs(120), || {
+        revoked(&sim, &accessors) >= 4
+    });
+
+    let status = server.sigterm();
+    assert!(status.success(), "SIGTERM exits 0: {status:?}");
+    let after_stop = revoked(&sim, &accessors);
+    assert!(
+        after_stop < accessors.len(),
+        "the run finished before it could be stopped"
+    );
+    assert_eq!(
+        revocations(&sim),
+        after_stop,
+        "every call that went out finished and was recorded"
+    );
+
+    let server = Server::start(&ws);
+    let report = server.settled(&run_id, &tokens.nadia);
+    assert_eq!(report["status"], "completed", "{report}");
+    assert_eq!(revoked(&sim, &accessors), accessors.len());
+    assert_eq!(
+        revocations(&sim),
+        accessors.len(),
+        "no token was revoked twice"
+    );
+    let records = audit(&server, &tokens.nadia);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "run.interrupted" && r["run_id"] == run_id.as_str())
+    );
+}
+
+#[test]
+fn kill_9_of_the_server_mid_run_with_500_identities_contains_each_once_after_restart() {
+    const N: usize = 500;
+    const CONCURRENCY: u64 = 8;
+    let sim = slow_vault(2);
+    let tokens = tokens();
+    let (accessors, identities) = bulk(&sim, N);
+    let playbook = sims::playbook(
+        "bulk",
+        "nhi",
+        &[Step::new("revoke", "vault", "revoke-token", "token")],
+    );
+    let ws = served(&sim, &playbook, &tokens, "", CONCURRENCY);
+    let mut server = Server::start(&ws);
+    let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
+    let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    server.wait_until(
+        "a third of the tokens are revoked",
+        Duration::from_secs(300),
+        || revoked(&sim, &accessors) >= N / 3,
+    );
+    server.kill9();
+    let before = revoked(&sim, &accessors);
+    assert!(before < N, "the run finished before the kill");
+
+    let server = Server::start(&ws);
+    let report = server.settled(&run_id, &tokens.nadia);
+    assert_eq!(report["status"], "completed");
+    assert_eq!(revoked(&sim, &accessors), N, "every identity is contained");
+    let actions = report["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), N, "one action per identity");
+    let mut targets: Vec<&str> = actions
+        .iter()
+        .map(|a| a["target"]["id"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(targets.len(), N);
+    // Only calls caught in flight by the kill (at most one per slot) can be
+    // sent a second time, with the same idempotency key; the provider then
+    // says the token is already revoked. (A request cut off by the kill may
+    // be applied without the simulator logging it, so the log can hold fewer.)
+    let sent = revocations(&sim);
+    assert!(
+        sent <= N + CONCURRENCY as usize,
+        "{sent} revocations for {N} tokens"
+    );
+    let already = actions
+        .iter()
+        .filter(|a| a["status"] == "already-applied")
+        .count();
+    assert!(already <= CONCURRENCY as usize, "{already} already applied");
+    let repeated = actions
+        .iter()
+        .filter(|a| a["attempts"].as_u64() > Some(1))
+        .count();
+    assert!(
+        repeated <= CONCURRENCY as usize,
+        "{repeated} actions called twice"
+    );
+}
