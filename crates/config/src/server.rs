@@ -161,6 +161,15 @@ impl RawServer {
                 DEFAULT_LISTEN.parse().expect("the default address parses")
             }),
         };
+        if let Some(tls) = &self.tls {
+            // Refused rather than ignored: a listener must never serve in
+            // clear text while the config asks for TLS.
+            error(
+                Some(tls.cert.span()),
+                "tls",
+                "TLS is not built into `cordon serve` yet: terminate TLS in a proxy in front of it and listen on loopback",
+            );
+        }
         let tls = self.tls.as_ref().and_then(|tls| {
             let cert = file_ref(&tls.cert, base, "tls.cert", &mut error);
             let key = file_ref(&tls.key, base, "tls.key", &mut error);
@@ -329,5 +338,54 @@ fn file_ref(
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+    use cordon_input::SourceFile;
+
+    fn parse(text: &str) -> Result<Config, cordon_input::InputErrors> {
+        Config::parse(&SourceFile::from_text("/etc/cordon/cordon.toml", text))
+    }
+
+    #[test]
+    fn server_defaults_and_tokens_parse() {
+        let config = parse(&format!(
+            "[server]\nplaybooks = [\"p.toml\"]\n[[server.tokens]]\nid = \"nadia\"\nprincipal = \"nadia@acme.example\"\nscopes = [\"read\"]\nsha256 = \"{}\"\n",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        let server = &config.server;
+        assert_eq!(server.listen.to_string(), "127.0.0.1:8440");
+        assert_eq!(server.public_url, "http://127.0.0.1:8440");
+        assert_eq!(server.max_body_bytes, 1024 * 1024);
+        assert_eq!(
+            server.playbooks[0].display().to_string(),
+            "/etc/cordon/p.toml"
+        );
+        assert_eq!(server.tokens[0].scopes, [crate::Scope::Read]);
+    }
+
+    #[test]
+    fn bad_server_fields_are_located_and_tls_is_refused_not_ignored() {
+        let err = parse(
+            "[server]\nlisten = \"nowhere\"\nmax_body_kib = 0\ntls = { cert = \"file:c.pem\", key = \"file:k.pem\" }\n[[server.tokens]]\nid = \"Bad Id\"\nprincipal = \"p\"\nscopes = [\"admin\"]\nsha256 = \"cdn_secret_value\"\n",
+        )
+        .unwrap_err();
+        let fields: Vec<(&str, usize)> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("server.listen", 2),
+                ("server.tls", 4),
+                ("server.max_body_kib", 3),
+                ("server.tokens[0].id", 6),
+                ("server.tokens[0].sha256", 9),
+                ("server.tokens[0].scopes", 8),
+            ]
+        );
+        assert!(!err.to_string().contains("cdn_secret_value"));
     }
 }
