@@ -8,7 +8,9 @@
 pub mod aws;
 pub mod cordon;
 pub mod moto;
+pub mod oidc;
 pub mod proxy;
+pub mod served;
 pub mod server;
 pub mod sims;
 

@@ -5,100 +5,12 @@
 //! Every effect is checked in the simulator's own state.
 
 use cordon_e2e::cordon::Workspace;
+use cordon_e2e::served::{audit, served, signal, tokens};
 use cordon_e2e::server::{Server, next_event};
 use cordon_e2e::sims::{self, Sim, Step, VAULT_ROOT_TOKEN};
 use cordon_sim::vault::{TokenSpec, VaultConfig, VaultState};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const MODEL: &str = r#"
-[teams.nhi]
-members = ["nadia@acme.example"]
-domains = ["nhi"]
-immediate = ["revoke"]
-[teams.iam]
-members = ["mallory@acme.example"]
-domains = ["iam"]
-"#;
-
-/// An API token: (config entry, value).
-fn token(id: &str, principal: &str, scopes: &[&str]) -> (String, String) {
-    let mut args = vec!["token", "create", "--id", id, "--principal", principal];
-    let flags: Vec<String> = scopes.iter().map(|s| format!("--scope={s}")).collect();
-    args.extend(flags.iter().map(String::as_str));
-    let run = Workspace::new().cordon(&args);
-    run.expect_code(0);
-    let value = run.stdout().trim().to_string();
-    let entry = run
-        .stderr()
-        .lines()
-        .skip_while(|l| !l.starts_with("[[server.tokens]]"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        entry.contains(&format!("id = \"{id}\"")),
-        "{}",
-        run.stderr()
-    );
-    assert!(
-        !entry.contains(&value),
-        "the config entry holds only the hash"
-    );
-    (entry, value)
-}
-
-struct Tokens {
-    nadia: String,
-    mallory: String,
-    detector: String,
-    config: String,
-}
-
-fn tokens() -> Tokens {
-    let (n, nadia) = token("nadia", "nadia@acme.example", &["read", "respond"]);
-    let (m, mallory) = token("mallory", "mallory@acme.example", &["read", "respond"]);
-    let (d, detector) = token("detector", "detector@acme.example", &["signals"]);
-    Tokens {
-        nadia,
-        mallory,
-        detector,
-        config: format!("{n}\n{m}\n{d}\n"),
-    }
-}
-
-/// A workspace serving `playbook` on a free port with these tokens.
-fn served(
-    sim: &Sim<VaultState>,
-    playbook: &str,
-    tokens: &Tokens,
-    server: &str,
-    concurrency: u64,
-) -> Workspace {
-    let mut ws = Workspace::new();
-    ws.env("VAULT_TOKEN", VAULT_ROOT_TOKEN);
-    ws.authority(MODEL);
-    ws.write("playbook.toml", playbook);
-    ws.config_extra(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nplaybooks = [\"playbook.toml\"]\n{server}\n{}",
-        tokens.config
-    ));
-    ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", concurrency)]);
-    ws
-}
-
-fn signal(identities: Value) -> Value {
-    serde_json::from_str(&sims::signal(identities)).unwrap()
-}
-
-fn audit(server: &Server, token: &str) -> Vec<Value> {
-    let export = server.request("GET", "/v1/audit/export", Some(token), None);
-    assert_eq!(export.status, 200);
-    export
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[test]
 fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
@@ -206,6 +118,31 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
         e["kind"] == "run.finished" && e["run_id"] == run_id.as_str()
     });
 
+    let metrics = server.request("GET", "/metrics", Some(&tokens.nadia), None);
+    assert_eq!(metrics.status, 200);
+    for line in [
+        "cordon_signals_total{source=\"e2e\",verdict=\"fired\"} 1",
+        "cordon_actions_total{plugin=\"vault\",action=\"disable-entity\",status=\"applied\"} 1",
+        "cordon_decisions_total{outcome=\"needs-approval\"} 1",
+        "cordon_runs{status=\"completed\"} 1",
+        "cordon_runs_finished_total{status=\"completed\"} 1",
+        "cordon_access_denied_total{code=\"401\"} 2",
+        "cordon_approval_wait_seconds_count 1",
+        "cordon_time_to_contain_seconds_count{from=\"observed\"} 1",
+    ] {
+        assert!(
+            metrics.body.contains(line),
+            "no `{line}` in\n{}",
+            metrics.body
+        );
+    }
+    assert!(
+        metrics
+            .body
+            .contains("cordon_provider_request_seconds_count{plugin=\"vault\"}")
+    );
+    server.request("GET", "/metrics", None, None).problem(401);
+
     let shown = cli.cordon(&["runs", "show", &run_id]);
     shown.expect_code(0);
     assert!(shown.stdout().contains("completed"), "{}", shown.stdout());
@@ -216,7 +153,7 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
         .iter()
         .filter(|r| r["kind"] == "access.denied")
         .collect();
-    assert_eq!(denied.len(), 3, "{denied:#?}");
+    assert_eq!(denied.len(), 4, "{denied:#?}");
     assert_eq!(
         (
             denied[0]["data"]["status"].as_u64(),

@@ -13,10 +13,39 @@ pub fn venv() -> PathBuf {
     root().join("target/venv")
 }
 
-/// Installs the wasm target and the venv, unless they are there already.
+/// The test OpenID provider (npm `oidc-provider`), installed from its lock file.
+pub fn oidc_provider() -> PathBuf {
+    root().join("tests/support/oidc")
+}
+
+/// Installs the wasm target, the venv and the test OpenID provider, unless
+/// they are there already.
 pub fn run() -> Result<()> {
     wasm_target()?;
-    python_venv()
+    python_venv()?;
+    node_modules()
+}
+
+fn node_modules() -> Result<()> {
+    let dir = oidc_provider();
+    let marker = dir.join("node_modules/.package-lock.json");
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .context("reading the OIDC provider's lock file")?;
+    let stamp = dir.join("node_modules/.cordon-lock");
+    if marker.exists() && std::fs::read(&stamp).ok().as_deref() == Some(lock.as_slice()) {
+        return Ok(());
+    }
+    println!(
+        "==> installing the test OpenID provider (npm ci in {})",
+        dir.display()
+    );
+    crate::run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir),
+    )?;
+    std::fs::write(&stamp, lock)?;
+    Ok(())
 }
 
 fn wasm_target() -> Result<()> {

@@ -58,6 +58,20 @@ pub struct TokenEntry {
     pub scopes: Vec<Scope>,
 }
 
+/// OIDC bearer tokens accepted besides API tokens.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The issuer (`iss`); its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The audience (`aud`) tokens must be for.
+    pub audience: String,
+    /// The claim that names the principal (default `sub`; e.g. `email`).
+    pub principal_claim: String,
+    /// What OIDC principals may do.
+    pub scopes: Vec<Scope>,
+}
+
 /// TLS for the listener, from PEM files.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -90,6 +104,8 @@ pub struct ServerConfig {
     pub playbooks: Vec<PathBuf>,
     /// API tokens.
     pub tokens: Vec<TokenEntry>,
+    /// OIDC bearer tokens, when an issuer is configured.
+    pub oidc: Option<OidcConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,6 +122,18 @@ pub(crate) struct RawServer {
     playbooks: Vec<Spanned<String>>,
     #[serde(default)]
     tokens: Vec<RawToken>,
+    oidc: Option<RawOidc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: Spanned<String>,
+    audience: Spanned<String>,
+    #[serde(default)]
+    principal_claim: Option<String>,
+    #[serde(default)]
+    scopes: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -307,7 +335,59 @@ impl RawServer {
                 scopes,
             });
         }
+        let oidc = self.oidc.as_ref().map(|raw| {
+            let issuer = raw.issuer.get_ref().trim_end_matches('/').to_string();
+            let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| {
+                    issuer
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                });
+            if !(issuer.starts_with("https://") || loopback) {
+                error(
+                    Some(raw.issuer.span()),
+                    "oidc.issuer",
+                    "must be an https:// URL (plain http only on loopback, for tests)",
+                );
+            }
+            if raw.audience.get_ref().is_empty() {
+                error(
+                    Some(raw.audience.span()),
+                    "oidc.audience",
+                    "must name the audience tokens are for",
+                );
+            }
+            let scopes = match &raw.scopes {
+                None => vec![Scope::Read, Scope::Respond],
+                Some(names) => names
+                    .get_ref()
+                    .iter()
+                    .filter_map(|name| {
+                        let scope = Scope::parse(name);
+                        if scope.is_none() {
+                            error(
+                                Some(names.span()),
+                                "oidc.scopes",
+                                &format!(
+                                    "unknown scope `{}`: use signals, read or respond",
+                                    name.escape_debug()
+                                ),
+                            );
+                        }
+                        scope
+                    })
+                    .collect(),
+            };
+            OidcConfig {
+                issuer,
+                audience: raw.audience.get_ref().clone(),
+                principal_claim: raw.principal_claim.clone().unwrap_or_else(|| "sub".into()),
+                scopes,
+            }
+        });
         ServerConfig {
+            oidc,
             listen,
             public_url,
             tls,

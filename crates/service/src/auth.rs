@@ -6,11 +6,13 @@
 //! sha256 ([`hash_token`]), under their id. Refusals are audited
 //! (`access.denied`) with who (when known) and from where.
 
+use crate::oidc::OidcVerifier;
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
+use cordon_config::server::OidcConfig;
 use cordon_config::{Scope, TokenEntry};
 use cordon_store::{Batch, StoreExt};
 use cordon_types::AuditEntry;
@@ -61,6 +63,7 @@ pub struct Principal {
 /// Verifies credentials.
 pub struct Authenticator {
     tokens: HashMap<String, TokenEntry>,
+    oidc: Option<OidcVerifier>,
 }
 
 /// Why a credential was refused (the words never include the credential).
@@ -68,15 +71,17 @@ pub struct Authenticator {
 pub struct Refusal(pub String);
 
 impl Authenticator {
-    /// Accepts the API tokens of the config.
-    pub fn new(tokens: &[TokenEntry]) -> Authenticator {
+    /// Accepts the API tokens of the config, and the OIDC issuer's tokens
+    /// when one is configured.
+    pub fn new(tokens: &[TokenEntry], oidc: Option<OidcConfig>) -> Authenticator {
         Authenticator {
             tokens: tokens.iter().map(|t| (t.id.clone(), t.clone())).collect(),
+            oidc: oidc.map(OidcVerifier::new),
         }
     }
 
     /// The principal `authorization` (the header's value) authenticates.
-    pub fn verify(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
         let Some(value) = authorization else {
             return Err(Refusal(
                 "no credential: send `Authorization: Bearer TOKEN`".into(),
@@ -91,6 +96,12 @@ impl Authenticator {
                 "the Authorization header is not a Bearer credential".into(),
             ));
         };
+        if !token.starts_with(TOKEN_PREFIX)
+            && let Some(oidc) = &self.oidc
+            && token.split('.').count() == 3
+        {
+            return oidc.verify(token).await;
+        }
         let Some(entry) = claimed_id(token).and_then(|id| self.tokens.get(id)) else {
             return Err(Refusal("unknown or malformed API token".into()));
         };
@@ -181,7 +192,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match state.auth.verify(authorization) {
+        match state.auth.verify(authorization).await {
             Ok(principal) => {
                 state
                     .limiter
@@ -195,6 +206,9 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             }
             Err(Refusal(reason)) => {
                 let ip = from.rsplit_once(':').map_or(from.as_str(), |(ip, _)| ip);
+                if parts.uri.path().starts_with("/v1/signals") {
+                    state.metrics.signal("unknown", "unauthenticated");
+                }
                 state.limiter.check(&format!("address:{ip}"))?;
                 let denied = AccessDenied {
                     status: 401,
@@ -216,21 +230,24 @@ mod tests {
     use super::*;
 
     fn authenticator(token: &str) -> Authenticator {
-        Authenticator::new(&[TokenEntry {
-            id: "nadia".into(),
-            principal: "nadia@acme.example".into(),
-            sha256: hash_token(token),
-            scopes: vec![Scope::Read],
-        }])
+        Authenticator::new(
+            &[TokenEntry {
+                id: "nadia".into(),
+                principal: "nadia@acme.example".into(),
+                sha256: hash_token(token),
+                scopes: vec![Scope::Read],
+            }],
+            None,
+        )
     }
 
-    #[test]
-    fn a_token_authenticates_its_principal_and_nothing_else_does() {
+    #[tokio::test]
+    async fn a_token_authenticates_its_principal_and_nothing_else_does() {
         let (token, hash) = new_token("nadia");
         assert_eq!(hash, hash_token(&token));
         assert!(token.starts_with("cdn_nadia_"));
         let auth = authenticator(&token);
-        let principal = auth.verify(Some(&format!("Bearer {token}"))).unwrap();
+        let principal = auth.verify(Some(&format!("Bearer {token}"))).await.unwrap();
         assert_eq!(principal.name, "nadia@acme.example");
         assert_eq!(principal.credential, "token:nadia");
 
@@ -247,7 +264,7 @@ mod tests {
             Some("Bearer cdn_nadia_".to_string()),
             Some("Bearer ".to_string()),
         ] {
-            let refusal = auth.verify(bad.as_deref()).unwrap_err();
+            let refusal = auth.verify(bad.as_deref()).await.unwrap_err();
             assert!(!refusal.0.contains(&token[10..]), "{refusal:?}");
         }
     }

@@ -14,6 +14,8 @@ pub mod api;
 pub mod auth;
 pub mod events;
 pub mod limiter;
+pub mod metrics;
+pub mod oidc;
 pub mod problem;
 pub mod state;
 pub mod supervisor;
@@ -76,7 +78,7 @@ impl Service {
         let sled: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
         let watch = events::CommitWatch::new(sled)?;
         let store: Arc<dyn Store> = watch.clone();
-        let auth = Authenticator::new(&config.server.tokens);
+        let auth = Authenticator::new(&config.server.tokens, config.server.oidc.clone());
         let limiter =
             limiter::Limiter::new(config.server.rate_per_minute, config.server.rate_burst);
         let ctx = Context::over(config, models, store.clone());
@@ -92,6 +94,7 @@ impl Service {
             playbooks,
             auth,
             limiter,
+            metrics: metrics::Metrics::new(),
             ready: Default::default(),
             stopping: tokio::sync::watch::channel(false).0,
             config: ctx.config,

@@ -44,6 +44,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Per-caller rate limits.
     pub limiter: Limiter,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     /// False until unfinished runs were resumed; false again while stopping.
     pub ready: AtomicBool,
     /// Set when the service stops: live event streams end.

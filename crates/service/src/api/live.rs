@@ -140,3 +140,23 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         Problem::unavailable("the service is starting or stopping").into_response()
     }
 }
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(&state, Scope::Read).await?;
+    state
+        .metrics
+        .catch_up(state.store.as_ref(), state.watch.durable())?;
+    let text = state.metrics.render(state.store.as_ref())?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
+}

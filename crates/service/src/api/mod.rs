@@ -26,7 +26,7 @@ use utoipa::OpenApi;
         runs::list_approvals, runs::approve, runs::reject, runs::restore,
         grants::list, grants::create, grants::revoke,
         records::report, records::verify, records::export,
-        live::events, live::healthz, live::readyz,
+        live::events, live::healthz, live::readyz, live::metrics,
     ),
     components(schemas(Problem, crate::problem::FieldError, crate::events::LiveEvent)),
     modifiers(&BearerAuth),
@@ -72,6 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(live::healthz))
         .route("/readyz", get(live::readyz))
+        .route("/metrics", get(live::metrics))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,

@@ -64,7 +64,7 @@ pub async fn submit_signal(
     Text(body): Text,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(&state, Scope::Signals).await?;
-    let signal = parse_signal(&body)?;
+    let signal = parse_signal(&body).inspect_err(|_| state.metrics.signal("unknown", "invalid"))?;
     let mut accepted = SignalAccepted {
         signal: signal.id.clone(),
         runs: Vec::new(),
@@ -82,6 +82,12 @@ pub async fn submit_signal(
         }
     }
     audit_submission(&state, &caller, &signal, &accepted.runs).await?;
+    let verdict = if accepted.runs.is_empty() {
+        "not-fired"
+    } else {
+        "fired"
+    };
+    state.metrics.signal(&signal.source, verdict);
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
 
