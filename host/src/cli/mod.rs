@@ -325,7 +325,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match remote::Remote::from_env(cli.server)? {
-            Some(remote) => dispatch_remote(&remote, cli.command).await,
+            Some(remote) => remote::dispatch(&remote, cli.command).await,
             None => dispatch(cli.command).await,
         }
     });
@@ -354,129 +354,6 @@ fn local_principal(principal: Option<String>) -> anyhow::Result<String> {
             "--as PRINCIPAL is required on a local store (against a server, the API token says who you are)"
         )
     })
-}
-
-/// Refuses `--as` against a server: the server acts as the token's principal.
-fn no_as(principal: &Option<String>) -> anyhow::Result<()> {
-    match principal {
-        None => Ok(()),
-        Some(_) => anyhow::bail!(
-            "--as cannot be used with a server: it acts as the principal of the API token in CORDON_TOKEN"
-        ),
-    }
-}
-
-async fn dispatch_remote(remote: &remote::Remote, command: Command) -> anyhow::Result<u8> {
-    match command {
-        Command::Run {
-            playbook,
-            signal,
-            dry_run,
-            json,
-            principal,
-            ..
-        } => {
-            no_as(&principal)?;
-            remote::run(remote, &playbook, &signal, dry_run, json).await
-        }
-        Command::Runs { command } => match command {
-            RunsCommand::List { json, .. } => remote::runs(remote, None, json).await,
-            RunsCommand::Show { run_id, json, .. } => {
-                remote::runs(remote, Some(&run_id), json).await
-            }
-        },
-        Command::Approvals {
-            command: ApprovalsCommand::List { json, .. },
-        } => remote::approvals(remote, json).await,
-        Command::Approve(args) | Command::Reject(args) if args.principal.is_some() => {
-            no_as(&args.principal).map(|()| EXIT_ERROR)
-        }
-        Command::Approve(args) => {
-            remote::answer(
-                remote,
-                &args.run_id,
-                args.action.as_deref(),
-                true,
-                args.reason,
-                args.json,
-            )
-            .await
-        }
-        Command::Reject(args) => {
-            remote::answer(
-                remote,
-                &args.run_id,
-                args.action.as_deref(),
-                false,
-                args.reason,
-                args.json,
-            )
-            .await
-        }
-        Command::Grant { command } => match command {
-            GrantCommand::Commander {
-                incident,
-                principal,
-                ttl,
-                granter,
-                ..
-            } => {
-                no_as(&granter)?;
-                let request = remote::GrantRequest::Create {
-                    incident: &incident,
-                    principal: &principal,
-                    ttl: &ttl,
-                };
-                remote::grant(remote, request).await
-            }
-            GrantCommand::Revoke {
-                grant_id,
-                principal,
-                ..
-            } => {
-                no_as(&principal)?;
-                remote::grant(
-                    remote,
-                    remote::GrantRequest::Revoke {
-                        grant_id: &grant_id,
-                    },
-                )
-                .await
-            }
-            GrantCommand::List { json, .. } => {
-                remote::grant(remote, remote::GrantRequest::List { json }).await
-            }
-        },
-        Command::Restore {
-            run_id,
-            step,
-            target,
-            principal,
-            json,
-            ..
-        } => {
-            no_as(&principal)?;
-            remote::restore(remote, &run_id, step.as_deref(), target.as_deref(), json).await
-        }
-        Command::Report {
-            incident,
-            format,
-            output,
-            ..
-        } => remote::report(remote, &incident, &format, output.as_deref()).await,
-        Command::Audit { command } => match command {
-            AuditCommand::Verify { .. } => remote::audit(remote, None).await,
-            AuditCommand::Export { format, .. } => remote::audit(remote, Some(&format)).await,
-        },
-        Command::Resume { .. } => anyhow::bail!(
-            "`cordon resume` works on a local store: a server resumes its unfinished runs itself when it starts"
-        ),
-        // Commands about this machine's files work the same with a server configured.
-        other @ (Command::Serve { .. }
-        | Command::Token { .. }
-        | Command::Plugins { .. }
-        | Command::Playbook { .. }) => dispatch(other).await,
-    }
 }
 
 async fn dispatch(command: Command) -> anyhow::Result<u8> {

@@ -2,7 +2,10 @@
 //! with `CORDON_TOKEN`): the same commands, output and exit codes as on a
 //! local store, with the server acting as the token's principal.
 
-use super::{EXIT_ERROR, EXIT_INVALID_INPUT, EXIT_OK};
+use super::{
+    ApprovalsCommand, AuditCommand, Command, EXIT_ERROR, EXIT_INVALID_INPUT, EXIT_OK, GrantCommand,
+    RunsCommand,
+};
 use anyhow::{Context as _, anyhow, bail};
 use cordon_report::{GrantView, PendingApproval, RunReport, RunSummary};
 use reqwest::{Method, StatusCode};
@@ -440,5 +443,125 @@ pub async fn audit(remote: &Remote, export: Option<&str>) -> anyhow::Result<u8> 
                 Ok(EXIT_ERROR)
             }
         }
+    }
+}
+
+/// Refuses `--as` against a server: the server acts as the token's principal.
+fn no_as(principal: &Option<String>) -> anyhow::Result<()> {
+    match principal {
+        None => Ok(()),
+        Some(_) => anyhow::bail!(
+            "--as cannot be used with a server: it acts as the principal of the API token in CORDON_TOKEN"
+        ),
+    }
+}
+
+/// Runs `command` against the server.
+pub(super) async fn dispatch(remote: &Remote, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Run {
+            playbook,
+            signal,
+            dry_run,
+            json,
+            principal,
+            ..
+        } => {
+            no_as(&principal)?;
+            run(remote, &playbook, &signal, dry_run, json).await
+        }
+        Command::Runs { command } => match command {
+            RunsCommand::List { json, .. } => runs(remote, None, json).await,
+            RunsCommand::Show { run_id, json, .. } => runs(remote, Some(&run_id), json).await,
+        },
+        Command::Approvals {
+            command: ApprovalsCommand::List { json, .. },
+        } => approvals(remote, json).await,
+        Command::Approve(args) | Command::Reject(args) if args.principal.is_some() => {
+            no_as(&args.principal).map(|()| EXIT_ERROR)
+        }
+        Command::Approve(args) => {
+            answer(
+                remote,
+                &args.run_id,
+                args.action.as_deref(),
+                true,
+                args.reason,
+                args.json,
+            )
+            .await
+        }
+        Command::Reject(args) => {
+            answer(
+                remote,
+                &args.run_id,
+                args.action.as_deref(),
+                false,
+                args.reason,
+                args.json,
+            )
+            .await
+        }
+        Command::Grant { command } => match command {
+            GrantCommand::Commander {
+                incident,
+                principal,
+                ttl,
+                granter,
+                ..
+            } => {
+                no_as(&granter)?;
+                let request = GrantRequest::Create {
+                    incident: &incident,
+                    principal: &principal,
+                    ttl: &ttl,
+                };
+                grant(remote, request).await
+            }
+            GrantCommand::Revoke {
+                grant_id,
+                principal,
+                ..
+            } => {
+                no_as(&principal)?;
+                grant(
+                    remote,
+                    GrantRequest::Revoke {
+                        grant_id: &grant_id,
+                    },
+                )
+                .await
+            }
+            GrantCommand::List { json, .. } => grant(remote, GrantRequest::List { json }).await,
+        },
+        Command::Restore {
+            run_id,
+            step,
+            target,
+            principal,
+            json,
+            ..
+        } => {
+            no_as(&principal)?;
+            restore(remote, &run_id, step.as_deref(), target.as_deref(), json).await
+        }
+        Command::Report {
+            incident,
+            format,
+            output,
+            ..
+        } => report(remote, &incident, &format, output.as_deref()).await,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { .. } => audit(remote, None).await,
+            AuditCommand::Export { format, .. } => audit(remote, Some(&format)).await,
+        },
+        Command::Resume { .. } => anyhow::bail!(
+            "`cordon resume` works on a local store: a server resumes its unfinished runs itself when it starts"
+        ),
+        // Commands about this machine's files work the same with a server configured.
+        other @ (Command::Serve { .. }
+        | Command::Token { .. }
+        | Command::Plugins { .. }
+        | Command::Playbook { .. }) => super::dispatch(other).await,
     }
 }
