@@ -12,8 +12,8 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// Lines the server wrote to stderr after its listening line.
-    pub stderr: mpsc::Receiver<String>,
+    /// Lines the server writes to stderr after its listening line.
+    stderr: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -55,7 +55,7 @@ impl Server {
         let server = Server {
             child,
             url,
-            stderr: rx,
+            stderr: std::sync::Mutex::new(rx),
         };
         server.wait_until("the server is ready", Duration::from_secs(120), || {
             server.get_status("/readyz", None) == 200
@@ -86,7 +86,8 @@ impl Server {
 
     /// Everything the server wrote to stderr since the last call.
     pub fn log(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
+        let stderr = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        stderr.try_iter().collect()
     }
 
     /// Polls `condition` until it holds, failing after `limit`.

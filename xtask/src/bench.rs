@@ -27,6 +27,10 @@ pub fn run() -> Result<()> {
         "\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)"
     );
     crate::bench_vault::run(5000, 16)?;
+    println!(
+        "\n==> cordon serve: signal intake, latency to the provider, live-event fan-out (Vault simulator)"
+    );
+    crate::bench_serve::run()?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_incident;
+mod bench_serve;
 mod bench_vault;
 mod demo;
 mod setup;
