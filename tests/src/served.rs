@@ -46,7 +46,8 @@ pub fn token(id: &str, principal: &str, scopes: &[&str]) -> (String, String) {
     (entry, value)
 }
 
-/// API tokens of nadia and mallory (read, respond) and a detector (signals).
+/// API tokens of nadia (signals, read, respond), mallory (read, respond)
+/// and a detector (signals).
 pub struct Tokens {
     /// nadia@acme.example
     pub nadia: String,
@@ -60,7 +61,7 @@ pub struct Tokens {
 
 /// Fresh [`Tokens`].
 pub fn tokens() -> Tokens {
-    let (n, nadia) = token("nadia", "nadia@acme.example", &["read", "respond"]);
+    let (n, nadia) = token("nadia", "nadia@acme.example", &["signals", "read", "respond"]);
     let (m, mallory) = token("mallory", "mallory@acme.example", &["read", "respond"]);
     let (d, detector) = token("detector", "detector@acme.example", &["signals"]);
     Tokens {

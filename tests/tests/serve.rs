@@ -181,6 +181,60 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
         .unwrap();
     assert_eq!(submitted["principal"], "detector@acme.example");
 
+    // More of the CLI against the server: the review, grants, restore by the
+    // owner, and `cordon run` of the server's own playbook.
+    let review = cli.cordon(&["report", "INC-E2E", "--format", "json"]);
+    review.expect_code(0);
+    assert_eq!(review.json()["incident"], "INC-E2E");
+    let grants = cli.cordon(&["grant", "list"]);
+    grants.expect_code(0);
+    assert!(
+        grants.stdout().contains("No commander grants."),
+        "{}",
+        grants.stdout()
+    );
+    let restored = cli.cordon(&["restore", &run_id, "--step", "disable", "--json"]);
+    restored.expect_code(0);
+    assert_eq!(
+        restored.json()["status"],
+        "completed",
+        "{}",
+        restored.stdout()
+    );
+    assert!(
+        !sim.state.entity(&demo.agent_entity_id).unwrap().disabled,
+        "nadia's team owns the nhi domain: the entity is enabled again"
+    );
+    cli.write("playbook.toml", &playbook);
+    let mut second =
+        signal(json!([{ "provider": "vault", "kind": "agent", "id": demo.alice_entity_id }]));
+    second["id"] = json!("sig-second");
+    cli.write("signal.json", &second.to_string());
+    let submitted = cli.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+        "--json",
+    ]);
+    submitted.expect_code(4);
+    assert_eq!(submitted.json()["status"], "awaiting-approval");
+    cli.write("playbook.toml", &format!("{playbook}\n# edited\n"));
+    let edited = cli.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ]);
+    edited.expect_code(1);
+    assert!(
+        edited.stderr().contains("is not the caller's copy"),
+        "{}",
+        edited.stderr()
+    );
+
     // No token value reaches the log, the audit log or an answer.
     let log = server.log().join("\n");
     let exported = serde_json::to_string(&records).unwrap();
@@ -374,8 +428,37 @@ fn kill_9_of_the_server_mid_run_with_500_identities_contains_each_once_after_res
     );
     let ws = served(&sim, &playbook, &tokens, "", CONCURRENCY);
     let mut server = Server::start(&ws);
-    let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
-    let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    // The same signal submitted 8 times at once starts one run.
+    let body = signal(identities).to_string();
+    let answers: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let submissions: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    server
+                        .request("POST", "/v1/signals", Some(&tokens.detector), Some(&body))
+                        .ok()
+                })
+            })
+            .collect();
+        submissions.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let run_id = answers[0]["runs"][0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["runs"][0]["run_id"] == run_id.as_str())
+    );
+    let started = answers
+        .iter()
+        .filter(|a| a["runs"][0]["existing"] == false)
+        .count();
+    assert_eq!(
+        started, 1,
+        "one run started, the other submissions joined it"
+    );
     server.wait_until(
         "a third of the tokens are revoked",
         Duration::from_secs(300),

@@ -84,7 +84,9 @@ impl Service {
         let ctx = Context::over(config, models, store.clone());
         let engine = Arc::new(ctx.engine(plugins.clone()));
         let supervisor = Supervisor::new(engine.clone());
+        let open_runs = state::OpenRuns::of(store.as_ref())?;
         let state = AppState {
+            open_runs,
             store,
             watch,
             authority: ctx.authority.clone(),

@@ -10,7 +10,7 @@ use cordon_engine::Engine;
 use cordon_input::Playbook;
 use cordon_plugin_host::PluginHost;
 use cordon_store::Store;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -20,6 +20,42 @@ pub struct ServedPlaybook {
     pub playbook: Playbook,
     /// sha256 of its file's text, so a client can tell it runs the same one.
     pub sha256: String,
+}
+
+/// The unfinished run of each (playbook, signal id), so that one signal
+/// never starts two runs of a playbook — not even when it is submitted twice
+/// at once. Each key has its own lock; different signals start in parallel.
+#[derive(Default)]
+pub struct OpenRuns {
+    by_signal: std::sync::Mutex<HashMap<(String, String), Slot>>,
+}
+
+/// The run id an (playbook, signal id) has open, behind its own lock.
+pub type Slot = Arc<tokio::sync::Mutex<Option<String>>>;
+
+impl OpenRuns {
+    /// Indexes the unfinished containment runs of `store`.
+    pub fn of(store: &dyn Store) -> Result<OpenRuns, cordon_store::StoreError> {
+        let open = OpenRuns::default();
+        for run in store.runs()? {
+            if !run.status.is_finished() && run.kind == cordon_types::RunKind::Containment {
+                open.slot(&run.playbook, &run.signal_id)
+                    .try_lock()
+                    .expect("nobody else holds it yet")
+                    .replace(run.run_id);
+            }
+        }
+        Ok(open)
+    }
+
+    /// The slot of (`playbook`, `signal_id`): lock it, then read or record
+    /// the run it holds.
+    pub fn slot(&self, playbook: &str, signal_id: &str) -> Slot {
+        let mut map = self.by_signal.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((playbook.to_string(), signal_id.to_string()))
+            .or_default()
+            .clone()
+    }
 }
 
 /// The service's shared state.
@@ -38,6 +74,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The runs executing now.
     pub supervisor: Arc<Supervisor>,
+    /// The unfinished run of each signal, by playbook.
+    pub open_runs: OpenRuns,
     /// Playbooks by name.
     pub playbooks: BTreeMap<String, ServedPlaybook>,
     /// Credential verification.

@@ -14,9 +14,9 @@ use cordon_config::Scope;
 use cordon_engine::{RunRequest, plan_restore};
 use cordon_input::{Signal, SourceFile};
 use cordon_report::{PendingApproval, RunReport, RunSummary};
-use cordon_store::{Batch, Store, StoreExt};
+use cordon_store::{Batch, StoreExt};
 use cordon_types::audit::AuditEvent;
-use cordon_types::{AuditEntry, RunKind, RunRecord};
+use cordon_types::{AuditEntry, RunKind};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,7 +150,9 @@ pub async fn submit_run(
             Vec::new(),
         ));
     }
-    if let Some(open) = unfinished(state.store.as_ref(), &served.playbook.name, &signal.id)? {
+    let run = start(&state, served, &signal, &text, submission.dry_run).await?;
+    if run.existing {
+        let open = state.store.run(&run.run_id)?;
         return Err(Problem::conflict(format!(
             "run {} of playbook `{}` for signal `{}` has not finished ({}): approve what it waits for instead of starting a second run",
             open.run_id,
@@ -159,7 +161,6 @@ pub async fn submit_run(
             open.status.as_str()
         )));
     }
-    let run = start(&state, served, &signal, &text, submission.dry_run).await?;
     audit_submission(&state, &caller, &signal, std::slice::from_ref(&run)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }
@@ -177,9 +178,13 @@ async fn start(
     dry_run: bool,
 ) -> Result<StartedRun, Problem> {
     let playbook = &served.playbook;
-    if let Some(open) = unfinished(state.store.as_ref(), &playbook.name, &signal.id)? {
+    let slot = state.open_runs.slot(&playbook.name, &signal.id);
+    let mut open = slot.lock().await;
+    if let Some(run_id) = open.as_ref()
+        && !state.store.run(run_id)?.status.is_finished()
+    {
         return Ok(StartedRun {
-            run_id: open.run_id,
+            run_id: run_id.clone(),
             playbook: playbook.name.clone(),
             existing: true,
         });
@@ -195,6 +200,8 @@ async fn start(
         })
         .await
         .map_err(Problem::internal)?;
+    *open = Some(run.run_id.clone());
+    drop(open);
     state.supervisor.execute(&run.run_id);
     Ok(StartedRun {
         run_id: run.run_id,
@@ -219,19 +226,6 @@ async fn audit_submission(
         .by(caller.name());
     state.store.commit(Batch::new().audit(entry)).await?;
     Ok(())
-}
-
-fn unfinished(
-    store: &dyn Store,
-    playbook: &str,
-    signal_id: &str,
-) -> Result<Option<RunRecord>, Problem> {
-    Ok(store.runs()?.into_iter().find(|r| {
-        !r.status.is_finished()
-            && r.kind == RunKind::Containment
-            && r.playbook == playbook
-            && r.signal_id == signal_id
-    }))
 }
 
 /// Every run, oldest first.
