@@ -61,7 +61,11 @@ pub struct Tokens {
 
 /// Fresh [`Tokens`].
 pub fn tokens() -> Tokens {
-    let (n, nadia) = token("nadia", "nadia@acme.example", &["signals", "read", "respond"]);
+    let (n, nadia) = token(
+        "nadia",
+        "nadia@acme.example",
+        &["signals", "read", "respond"],
+    );
     let (m, mallory) = token("mallory", "mallory@acme.example", &["read", "respond"]);
     let (d, detector) = token("detector", "detector@acme.example", &["signals"]);
     Tokens {

@@ -222,8 +222,7 @@ impl Engine {
         plan: RestorePlan,
         principal: String,
     ) -> Result<RunRecord, EngineError> {
-        let (run, batch) = restore::record(plan, principal);
-        self.store.commit(batch).await?;
+        let run = self.begin_restore(plan, principal).await?;
         let (playbook, signal) = stored_inputs(&run)?;
         self.execute(run, playbook, signal).await
     }

@@ -404,14 +404,7 @@ pub async fn report(
     } else {
         String::from_utf8(bytes).context("the report is not UTF-8")?
     };
-    match output {
-        Some(path) => {
-            std::fs::write(path, text)?;
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{text}"),
-    }
-    Ok(EXIT_OK)
+    super::report::write_output(&text, output)
 }
 
 /// `cordon audit verify|export` against a server.

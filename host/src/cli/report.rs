@@ -39,6 +39,11 @@ pub async fn report(
         "html" => html(&report),
         _ => markdown(&report),
     };
+    write_output(&text, output)
+}
+
+/// Writes a report to `output`, or to stdout.
+pub fn write_output(text: &str, output: Option<&Path>) -> anyhow::Result<u8> {
     match output {
         Some(path) => {
             std::fs::write(path, text)?;
