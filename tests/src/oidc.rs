@@ -66,6 +66,17 @@ impl Provider {
             .to_string()
     }
 
+    /// Lets the `cordon-console` client sign in to the console at `server`
+    /// (redirect URI `{server}/console/callback`).
+    pub fn allow_console(&self, server: &str) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("{}/test/console-redirect", self.issuer))
+            .query(&[("uri", format!("{server}/console/callback"))])
+            .send()
+            .expect("register the console's redirect URI");
+        assert!(response.status().is_success());
+    }
+
     /// Rotates the signing keys: tokens issued from now on carry a new key id.
     pub fn rotate(&self) {
         let response = reqwest::blocking::Client::new()

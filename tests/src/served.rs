@@ -8,7 +8,8 @@ use cordon_sim::vault::VaultState;
 use serde_json::Value;
 
 /// The authority model of the service tests: team nhi (nadia) may revoke
-/// at once and approves the rest; mallory is in another team.
+/// at once and approves the rest; mallory is in another team; nadia's team
+/// may make an incident commander who can revoke and quarantine anywhere.
 pub const MODEL: &str = r#"
 [teams.nhi]
 members = ["nadia@acme.example"]
@@ -17,9 +18,12 @@ immediate = ["revoke"]
 [teams.iam]
 members = ["mallory@acme.example"]
 domains = ["iam"]
+[commander]
+granted_by = ["nhi"]
+max_ttl = "4h"
+effects = ["revoke", "quarantine"]
 "#;
 
-/// An API token: (config entry, value).
 /// A new API token: (its config entry, its value).
 pub fn token(id: &str, principal: &str, scopes: &[&str]) -> (String, String) {
     let mut args = vec!["token", "create", "--id", id, "--principal", principal];

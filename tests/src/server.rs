@@ -125,7 +125,13 @@ impl Server {
                 .body(body.to_string());
         }
         let response = request.send().expect("the server answers");
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+            .collect();
         Response {
+            headers,
             status: response.status().as_u16(),
             content_type: response
                 .headers()
@@ -219,6 +225,8 @@ pub struct Response {
     pub status: u16,
     /// Its content type.
     pub content_type: String,
+    /// Its headers (lowercase names; the last of repeated ones).
+    pub headers: std::collections::BTreeMap<String, String>,
     /// Its body.
     pub body: String,
 }

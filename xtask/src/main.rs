@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: everything a fresh machine needs, in one place.
 //!
-//! - `setup`: the wasm32-wasip2 target and a Python venv with moto;
+//! - `setup`: the wasm32-wasip2 target, a Python venv with moto, the test
+//!   OpenID provider (npm) and Debian's chromium and chromedriver;
 //! - `build`: setup, then the plugins (as components) and the binaries;
 //! - `test [-- <cargo test args>]`: build, then every test;
 //! - `demo`: build, then contain a leaked AWS key against moto, live;
@@ -37,7 +38,9 @@ fn main() -> Result<()> {
         "bench" => bench::run(),
         _ => {
             eprintln!("usage: cargo xtask <setup|build|test|demo|bench>");
-            eprintln!("  setup   install the wasm32-wasip2 target and a Python venv with moto");
+            eprintln!(
+                "  setup   install the wasm32-wasip2 target, a Python venv with moto, the test OpenID provider and chromium"
+            );
             eprintln!("  build   setup, then build the plugins and the binaries");
             eprintln!("  test    build, then run every test (extra args go to cargo test)");
             eprintln!("  demo    build, then contain a leaked AWS access key against moto");

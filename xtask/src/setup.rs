@@ -2,7 +2,7 @@
 
 use crate::root;
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Python packages of the venv (pinned: moto's behaviour is part of the tests).
@@ -18,12 +18,49 @@ pub fn oidc_provider() -> PathBuf {
     root().join("tests/support/oidc")
 }
 
-/// Installs the wasm target, the venv and the test OpenID provider, unless
-/// they are there already.
+/// Debian's packages of the headless browser the console tests drive.
+const BROWSER_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
+
+/// Installs the wasm target, the venv, the test OpenID provider and the
+/// headless browser, unless they are there already.
 pub fn run() -> Result<()> {
     wasm_target()?;
     python_venv()?;
-    node_modules()
+    node_modules()?;
+    browser()
+}
+
+/// Debian's chromium and chromedriver, from the distribution's packages
+/// (as root, or through sudo).
+fn browser() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(());
+    }
+    println!(
+        "==> installing the headless browser for the console tests (apt-get install {})",
+        BROWSER_PACKAGES.join(" ")
+    );
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        crate::run(&mut command).context(
+            "installing Debian's chromium and chromium-driver needs apt-get as root (or sudo)",
+        )
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend(BROWSER_PACKAGES);
+    apt(&install)
 }
 
 fn node_modules() -> Result<()> {

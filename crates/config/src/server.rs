@@ -70,6 +70,22 @@ pub struct OidcConfig {
     pub principal_claim: String,
     /// What OIDC principals may do.
     pub scopes: Vec<Scope>,
+    /// Signing in to the web console at this issuer, when configured.
+    pub console: Option<ConsoleLogin>,
+}
+
+/// How the web console signs people in at the OIDC issuer: the
+/// authorization-code flow with PKCE, as a public client whose redirect URI
+/// is `{public_url}/console/callback`.
+#[derive(Debug, Clone)]
+pub struct ConsoleLogin {
+    /// The console's client id at the issuer.
+    pub client_id: String,
+    /// The scopes it asks for (space-separated).
+    pub scope: String,
+    /// The RFC 8707 resource indicator to ask for, when the issuer needs one
+    /// to issue access tokens for `audience`.
+    pub resource: Option<String>,
 }
 
 /// TLS for the listener, from PEM files.
@@ -134,6 +150,12 @@ struct RawOidc {
     principal_claim: Option<String>,
     #[serde(default)]
     scopes: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    console_client_id: Option<Spanned<String>>,
+    #[serde(default)]
+    console_scope: Option<String>,
+    #[serde(default)]
+    console_resource: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -379,7 +401,34 @@ impl RawServer {
                     })
                     .collect(),
             };
+            let console = raw.console_client_id.as_ref().map(|id| {
+                if id.get_ref().trim().is_empty() {
+                    error(
+                        Some(id.span()),
+                        "oidc.console_client_id",
+                        "must name the console's client at the issuer",
+                    );
+                }
+                if let Some(resource) = &raw.console_resource
+                    && !resource.get_ref().contains(':')
+                {
+                    error(
+                        Some(resource.span()),
+                        "oidc.console_resource",
+                        "must be an absolute URI (RFC 8707), e.g. urn:cordon or https://cordon.example",
+                    );
+                }
+                ConsoleLogin {
+                    client_id: id.get_ref().trim().to_string(),
+                    scope: raw
+                        .console_scope
+                        .clone()
+                        .unwrap_or_else(|| "openid email".into()),
+                    resource: raw.console_resource.as_ref().map(|r| r.get_ref().clone()),
+                }
+            });
             OidcConfig {
+                console,
                 issuer,
                 audience: raw.audience.get_ref().clone(),
                 principal_claim: raw.principal_claim.clone().unwrap_or_else(|| "sub".into()),
@@ -467,5 +516,36 @@ mod tests {
             ]
         );
         assert!(!err.to_string().contains("cdn_secret_value"));
+    }
+
+    #[test]
+    fn the_console_signs_in_at_the_issuer_when_its_client_is_named() {
+        let base = "[server.oidc]\nissuer = \"https://idp.example\"\naudience = \"cordon\"\n";
+        let config = parse(&format!("{base}console_client_id = \"cordon-console\"\n")).unwrap();
+        let console = config.server.oidc.unwrap().console.unwrap();
+        assert_eq!(console.client_id, "cordon-console");
+        assert_eq!(console.scope, "openid email");
+        assert_eq!(
+            parse(base)
+                .unwrap()
+                .server
+                .oidc
+                .unwrap()
+                .console
+                .map(|c| c.client_id),
+            None
+        );
+        let err = parse(&format!(
+            "{base}console_client_id = \" \"\nconsole_resource = \"cordon\"\n"
+        ))
+        .unwrap_err();
+        let fields: Vec<(&str, usize)> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("server.oidc.console_client_id", 4),
+                ("server.oidc.console_resource", 5)
+            ]
+        );
     }
 }

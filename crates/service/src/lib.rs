@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod events;
 pub mod limiter;
 pub mod metrics;

@@ -383,6 +383,16 @@ const server = http.createServer((req, res) => {
       const [status, body] = await rotate(url, issuer);
       return send(res, status, 'application/json', `${JSON.stringify(body)}\n`);
     }
+    if (url.pathname === '/test/console-redirect') {
+      // POST /test/console-redirect?uri=URL: the console's redirect URI, once the server under
+      // test knows its port. The client list is fixed when a provider is built: build it again.
+      if (req.method !== 'POST') return send(res, 405, 'text/plain', 'POST only\n');
+      const uri = url.searchParams.get('uri') ?? '';
+      if (!URL.canParse(uri)) return send(res, 400, 'application/json', '{"error":"uri must be an absolute URL"}\n');
+      args['console-redirect'].push(uri);
+      current = makeProvider(issuer);
+      return send(res, 200, 'application/json', `${JSON.stringify({ redirect_uris: args['console-redirect'] })}\n`);
+    }
     if (url.pathname === '/test/keys' && req.method === 'GET') {
       return send(res, 200, 'application/json', `${JSON.stringify(keysReport())}\n`);
     }

@@ -160,3 +160,43 @@ pub async fn metrics(
         text,
     ))
 }
+
+/// Who the caller is, as the server verified it.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The principal the authority model decides for.
+    pub principal: String,
+    /// How it authenticated: `token:ID` or `oidc:ISSUER`.
+    pub credential: String,
+    /// What it may do (`signals`, `read`, `respond`).
+    pub scopes: Vec<String>,
+    /// The authority model's teams it belongs to.
+    pub teams: Vec<String>,
+}
+
+/// The verified caller: principal, credential, scopes and teams.
+#[utoipa::path(get, path = "/v1/whoami", tag = "health", responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
+pub async fn whoami(State(state): State<Arc<AppState>>, caller: Caller) -> axum::Json<WhoAmI> {
+    let teams = state
+        .authority
+        .as_ref()
+        .map(|a| {
+            a.model()
+                .teams_of(caller.name())
+                .into_iter()
+                .map(|t| t.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    axum::Json(WhoAmI {
+        principal: caller.name().to_string(),
+        credential: caller.principal.credential.clone(),
+        scopes: caller
+            .principal
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        teams,
+    })
+}

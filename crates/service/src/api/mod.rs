@@ -26,9 +26,9 @@ use utoipa::OpenApi;
         runs::list_approvals, runs::approve, runs::reject, runs::restore,
         grants::list, grants::create, grants::revoke,
         records::report, records::verify, records::export,
-        live::events, live::healthz, live::readyz, live::metrics,
+        live::events, live::healthz, live::readyz, live::metrics, live::whoami,
     ),
-    components(schemas(Problem, crate::problem::FieldError, crate::events::LiveEvent)),
+    components(schemas(Problem, crate::problem::FieldError, crate::events::LiveEvent, live::WhoAmI)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
 )]
@@ -69,6 +69,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/incidents/{incident}/report", get(records::report))
         .route("/v1/audit/verify", get(records::verify))
         .route("/v1/audit/export", get(records::export))
+        .route("/v1/whoami", get(live::whoami))
         .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(live::healthz))
         .route("/readyz", get(live::readyz))
@@ -81,6 +82,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let streams = Router::new().route("/v1/events", get(live::events));
     timed
         .merge(streams)
+        .merge(crate::console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

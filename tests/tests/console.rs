@@ -1,0 +1,223 @@
+//! The web console in a real headless Chromium (Debian's `chromium` through
+//! `chromedriver`), against the real `cordon serve` process, the Vault
+//! simulator's own state and a real local OpenID provider: signing in at the
+//! provider, the incidents and runs updating live, an approval done by
+//! clicking, a commander grant and its revocation, a restore by the owners
+//! from the post-incident review, and a refusal for someone not entitled.
+//! A screenshot of each screen is saved under `target/screenshots/console/`.
+
+use cordon_e2e::browser::Browser;
+use cordon_e2e::oidc::Provider;
+use cordon_e2e::served::{audit, served, signal, tokens};
+use cordon_e2e::server::Server;
+use cordon_e2e::sims::{self, Step};
+use serde_json::json;
+use std::time::Duration;
+
+/// Fails if a form control has no label, a button no name, or the page no
+/// language or main landmark.
+const ACCESSIBILITY: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push('html has no lang');
+if (!document.querySelector('main')) problems.push('no main landmark');
+for (const c of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  if (!(c.labels && c.labels.length) && !c.getAttribute('aria-label')) problems.push(`unlabelled ${c.outerHTML}`);
+}
+for (const b of document.querySelectorAll('button, a[href]')) {
+  if (!(b.getAttribute('aria-label') || b.textContent.trim())) problems.push(`nameless ${b.outerHTML}`);
+}
+for (const h of document.querySelectorAll('table')) {
+  if (!h.querySelector('caption') || !h.querySelector('th[scope=col]')) problems.push('a table without caption or column headers');
+}
+return problems;
+"#;
+
+/// The origins of every resource the page loaded.
+const ORIGINS: &str = r#"
+return [...new Set([location.href, ...performance.getEntriesByType('resource').map((e) => e.name)]
+  .map((u) => new URL(u).origin))];
+"#;
+
+fn accessible(browser: &Browser, screen: &str) {
+    let problems = browser.script(ACCESSIBILITY, json!([]));
+    assert_eq!(problems, json!([]), "accessibility problems on {screen}");
+}
+
+#[test]
+fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
+    let provider = Provider::start();
+    let (sim, demo) = sims::vault();
+    let tokens = tokens();
+    let playbook = sims::playbook(
+        "agent-containment",
+        "nhi",
+        &[
+            Step::new("revoke", "vault", "revoke-token", "token"),
+            Step::new("disable", "vault", "disable-entity", "agent"),
+        ],
+    );
+    let oidc = format!(
+        "[server.oidc]\nissuer = \"{}\"\naudience = \"cordon\"\nprincipal_claim = \"email\"\n\
+         console_client_id = \"cordon-console\"\nconsole_scope = \"openid email groups\"",
+        provider.issuer
+    );
+    let ws = served(&sim, &playbook, &tokens, &oidc, 4);
+    let server = Server::start(&ws);
+    provider.allow_console(&server.url);
+
+    let identities = json!([
+        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
+        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
+    ]);
+    let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
+    let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.settled(&run_id, &tokens.nadia)["status"],
+        "awaiting-approval"
+    );
+    let entity = || sim.state.entity(&demo.agent_entity_id).unwrap();
+
+    // The page itself: a strict policy, nothing from elsewhere.
+    let page = server.request("GET", "/console/", None, None);
+    assert_eq!(page.status, 200);
+    let policy = page.headers["content-security-policy"].clone();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+
+    let browser = Browser::start("console");
+    browser.open(&format!("{}/console/", server.url));
+    browser.wait_for("#oidc-sign-in");
+    accessible(&browser, "sign-in");
+    browser.screenshot("01-sign-in");
+
+    // Sign in at the identity provider, as nadia.
+    browser.find("#oidc-sign-in").unwrap().click();
+    browser
+        .wait_for("input[name=email]")
+        .type_text("nadia@acme.example");
+    browser.find("#login button").unwrap().click();
+    browser.wait("nadia to be signed in", |b| {
+        b.find("#me").filter(|me| me.text() == "nadia@acme.example")
+    });
+    assert!(
+        browser
+            .url()
+            .starts_with(&format!("{}/console/", server.url)),
+        "{}",
+        browser.url()
+    );
+
+    // Incidents, then the run, waiting for its approval.
+    browser.wait_text("INC-E2E");
+    browser.wait_for("#live.on");
+    accessible(&browser, "incidents");
+    browser.screenshot("02-incidents");
+    browser
+        .wait_for(&format!("a[href='#/runs/{run_id}']"))
+        .click();
+    browser.wait_text("awaiting-approval");
+    accessible(&browser, "run");
+    browser.screenshot("03-run");
+
+    // The approvals queue: approve by clicking, as nadia.
+    browser.find("a[data-view=approvals]").unwrap().click();
+    let approve = browser.wait_for("button[id^=approve-]");
+    assert_eq!(browser.find("#approval-count").unwrap().text(), "1");
+    accessible(&browser, "approvals");
+    browser.screenshot("04-approvals");
+    approve.click();
+    browser.wait_text("Approved disable");
+    server.wait_until("the entity to be disabled", Duration::from_secs(30), || {
+        entity().disabled
+    });
+    browser.wait_text("Nothing waits for an approval.");
+    let records = audit(&server, &tokens.nadia);
+    let granted = records
+        .iter()
+        .find(|r| r["kind"] == "approval.granted")
+        .expect("the approval is audited");
+    assert_eq!(granted["principal"], "nadia@acme.example");
+
+    // Live: the incidents screen shows a new run without being reloaded.
+    browser.find("a[data-view=incidents]").unwrap().click();
+    browser.wait_text(&run_id);
+    browser.script("window.cordonMarker = 'not reloaded';", json!([]));
+    let mut second = signal(json!([
+        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
+    ]));
+    second["id"] = json!("sig-e2e-2");
+    let accepted = server.post("/v1/signals", &tokens.detector, &second);
+    let second_run = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    browser.wait_text(&second_run);
+    assert_eq!(
+        browser.script("return window.cordonMarker;", json!([])),
+        "not reloaded"
+    );
+
+    // A commander grant, and its revocation.
+    browser.find("a[data-view=grants]").unwrap().click();
+    browser.wait_for("#grant-incident").type_text("INC-E2E");
+    browser
+        .find("#grant-principal")
+        .unwrap()
+        .type_text("ivan@acme.example");
+    browser.find("#grant-submit").unwrap().click();
+    browser.wait_text("Granted ivan@acme.example command of INC-E2E");
+    browser.wait_text("active until");
+    accessible(&browser, "grants");
+    browser.screenshot("05-grants");
+    browser.wait_for("button[id^=revoke-]").click();
+    browser.wait_text("revoked by nadia@acme.example");
+
+    // The post-incident review; restore the disabled entity as its owner.
+    browser.open(&format!("{}/console/#/review/INC-E2E", server.url));
+    let restore = browser.wait_for("button[aria-label^='Restore disable']");
+    accessible(&browser, "review");
+    browser.screenshot("06-review");
+    restore.click();
+    browser.wait_text("Restoring disable");
+    server.wait_until(
+        "the entity to be enabled again",
+        Duration::from_secs(30),
+        || !entity().disabled,
+    );
+    browser.wait_text("Nothing left to restore.");
+
+    // Nothing came from anywhere but the console and the identity provider.
+    let origins = browser.script(ORIGINS, json!([]));
+    for origin in origins.as_array().unwrap() {
+        let origin = origin.as_str().unwrap();
+        assert!(
+            origin == server.url || origin == provider.issuer,
+            "the console loaded from {origin}"
+        );
+    }
+
+    // Sign out; mallory signs in with an API token. The authority model
+    // refuses her approval, and the page shows why.
+    browser.find("#sign-out").unwrap().click();
+    browser.wait_for("#token").type_text(&tokens.mallory);
+    browser.find("#token-form button").unwrap().click();
+    browser.wait("mallory to be signed in", |b| {
+        b.find("#me")
+            .filter(|me| me.text() == "mallory@acme.example")
+    });
+    browser.open(&format!("{}/console/#/approvals", server.url));
+    browser.wait_for("button[id^=approve-]").click();
+    browser.wait_text("HTTP 403");
+    browser.screenshot("07-refused");
+    assert!(!entity().disabled, "mallory's click changed nothing");
+    let html = browser
+        .script("return document.documentElement.outerHTML;", json!([]))
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !html.contains(&tokens.mallory),
+        "the token is not in the page"
+    );
+    let refused = audit(&server, &tokens.nadia)
+        .into_iter()
+        .any(|r| r["kind"] == "approval.refused" && r["principal"] == "mallory@acme.example");
+    assert!(refused, "mallory's refused approval is audited");
+}
