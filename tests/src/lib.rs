@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod browser;
 pub mod cordon;
+pub mod hook;
 pub mod moto;
 pub mod oidc;
 pub mod proxy;

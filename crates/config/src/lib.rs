@@ -10,6 +10,7 @@
 
 mod config;
 mod context;
+pub mod notify;
 pub mod server;
 
 pub use config::{Config, Limits, Origin, PluginConfig, SecretRef, SecretSource};

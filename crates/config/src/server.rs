@@ -104,6 +104,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// How people reach the server (links in notifications); defaults to `listen`.
     pub public_url: String,
+    /// Whether `public_url` was configured (when not, the service uses the
+    /// address it actually listens on, which matters for port 0).
+    pub public_url_configured: bool,
     /// TLS, when configured.
     pub tls: Option<TlsFiles>,
     /// The largest request body accepted, in bytes.
@@ -122,6 +125,8 @@ pub struct ServerConfig {
     pub tokens: Vec<TokenEntry>,
     /// OIDC bearer tokens, when an issuer is configured.
     pub oidc: Option<OidcConfig>,
+    /// Where word of actions waiting for approval is posted.
+    pub notifiers: Vec<crate::notify::NotifierConfig>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +144,8 @@ pub(crate) struct RawServer {
     #[serde(default)]
     tokens: Vec<RawToken>,
     oidc: Option<RawOidc>,
+    #[serde(default)]
+    notifiers: Vec<crate::notify::RawNotifier>,
 }
 
 #[derive(Deserialize)]
@@ -435,7 +442,10 @@ impl RawServer {
                 scopes,
             }
         });
+        let notifiers = crate::notify::validate(&self.notifiers, source, base, errors);
         ServerConfig {
+            public_url_configured: self.public_url.is_some(),
+            notifiers,
             oidc,
             listen,
             public_url,

@@ -84,6 +84,14 @@ impl Secrets {
     }
 }
 
+impl SecretRef {
+    /// Reads the secret's value now (an error names where it was looked for,
+    /// never a value).
+    pub fn read(&self) -> Result<Zeroizing<String>, String> {
+        read(self)
+    }
+}
+
 fn read(reference: &SecretRef) -> Result<Zeroizing<String>, String> {
     let value = match &reference.source {
         SecretSource::Env(var) => {

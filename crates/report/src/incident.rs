@@ -508,5 +508,16 @@ fn summarize(record: &AuditRecord) -> String {
                 runs.len()
             )
         }
+        AuditEvent::NotificationDelivered(n) => format!(
+            "notifier {} told of action {} waiting for approval ({} attempts)",
+            n.notifier, n.action_key, n.attempts
+        ),
+        AuditEvent::NotificationFailed(n) => format!(
+            "notifier {} could not be told of action {} after {} attempts: {}",
+            n.notifier,
+            n.action_key,
+            n.attempts,
+            n.error.as_deref().unwrap_or("no answer")
+        ),
     }
 }

@@ -16,6 +16,7 @@ pub mod console;
 pub mod events;
 pub mod limiter;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod problem;
 pub mod state;
@@ -60,6 +61,9 @@ pub enum ServeError {
         /// The OS error.
         message: String,
     },
+    /// A notifier's secret could not be read.
+    #[error(transparent)]
+    Notifier(#[from] notify::NotifierError),
     /// Serving failed.
     #[error("the server failed: {0}")]
     Io(String),
@@ -68,6 +72,7 @@ pub enum ServeError {
 /// A service ready to serve.
 pub struct Service {
     state: Arc<AppState>,
+    notifiers: Vec<notify::Notifier>,
 }
 
 impl Service {
@@ -76,6 +81,7 @@ impl Service {
     pub async fn open(config: Config, models: Models) -> Result<Service, ServeError> {
         let plugins = Arc::new(cordon_config::load_all_plugins(&config).await?);
         let playbooks = load_playbooks(&config, plugins.as_ref())?;
+        let notifiers = notify::Notifier::open_all(&config.server.notifiers)?;
         let sled: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
         let watch = events::CommitWatch::new(sled)?;
         let store: Arc<dyn Store> = watch.clone();
@@ -100,10 +106,12 @@ impl Service {
             metrics: metrics::Metrics::new(),
             ready: Default::default(),
             stopping: tokio::sync::watch::channel(false).0,
+            listening_at: Default::default(),
             config: ctx.config,
         };
         Ok(Service {
             state: Arc::new(state),
+            notifiers,
         })
     }
 
@@ -124,6 +132,17 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Drained, ServeError> {
         let state = self.state;
+        if let Ok(addr) = listener.local_addr() {
+            let scheme = if state.config.server.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let _ = state.listening_at.set(format!("{scheme}://{addr}"));
+        }
+        // Notifications follow the durable log in a task of their own: a
+        // slow or failing notifier never holds containment up.
+        tokio::spawn(notify::run(state.clone(), self.notifiers));
         let unfinished: Vec<String> = state
             .store
             .runs()?

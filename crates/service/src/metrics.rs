@@ -51,6 +51,12 @@ struct FromLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotifierLabels {
+    notifier: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabels {
     code: String,
 }
@@ -69,6 +75,7 @@ pub struct Metrics {
     finished: Family<StatusLabels, Counter>,
     runs: Family<StatusLabels, Gauge>,
     denied: Family<CodeLabels, Counter>,
+    notifications: Family<NotifierLabels, Counter>,
     requests: Family<PluginLabels, Histogram, fn() -> Histogram>,
     approval_wait: Histogram,
     contain: Family<FromLabels, Histogram, fn() -> Histogram>,
@@ -94,6 +101,7 @@ impl Metrics {
         let finished = Family::<StatusLabels, Counter>::default();
         let runs = Family::<StatusLabels, Gauge>::default();
         let denied = Family::<CodeLabels, Counter>::default();
+        let notifications = Family::<NotifierLabels, Counter>::default();
         let requests = Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             seconds_histogram,
         );
@@ -128,6 +136,11 @@ impl Metrics {
             denied.clone(),
         );
         registry.register(
+            "notifications",
+            "Notifications of actions waiting for approval, by notifier and outcome (delivered, failed)",
+            notifications.clone(),
+        );
+        registry.register(
             "provider_request_seconds",
             "Duration of plugins' provider requests, by plugin",
             requests.clone(),
@@ -150,6 +163,7 @@ impl Metrics {
             finished,
             runs,
             denied,
+            notifications,
             requests,
             approval_wait,
             contain,
@@ -215,6 +229,15 @@ impl Metrics {
                     self.approval_wait
                         .observe((record.at - since).max(0) as f64 / 1000.0);
                 }
+            }
+            "notification.delivered" | "notification.failed" => {
+                let outcome = record.kind.trim_start_matches("notification.").to_string();
+                self.notifications
+                    .get_or_create(&NotifierLabels {
+                        notifier: text(&data["notifier"]),
+                        outcome,
+                    })
+                    .inc();
             }
             "access.denied" => {
                 let code = data["status"].as_u64().unwrap_or(0).to_string();

@@ -88,4 +88,19 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Set when the service stops: live event streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// How people reach the service, once it listens (see [`AppState::public_url`]).
+    pub listening_at: std::sync::OnceLock<String>,
+}
+
+impl AppState {
+    /// How people reach the service (links in notifications): the configured
+    /// `public_url`, or else the address it listens on.
+    pub fn public_url(&self) -> &str {
+        if self.config.server.public_url_configured {
+            return &self.config.server.public_url;
+        }
+        self.listening_at
+            .get()
+            .map_or(&self.config.server.public_url, String::as_str)
+    }
 }

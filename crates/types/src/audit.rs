@@ -286,6 +286,29 @@ pub enum AuditEvent {
         /// Where it came from (the caller's address).
         from: String,
     },
+    /// A notifier was told that an action waits for an approval.
+    #[serde(rename = "notification.delivered")]
+    NotificationDelivered(Notified),
+    /// A notifier could not be told, after every attempt.
+    #[serde(rename = "notification.failed")]
+    NotificationFailed(Notified),
+}
+
+/// A notification of an action waiting for approval, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notified {
+    /// The notifier's name in the config.
+    pub notifier: String,
+    /// The action waiting for approval.
+    pub action_key: String,
+    /// How many requests were made.
+    pub attempts: u32,
+    /// The last HTTP status, when there was an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why the last attempt failed (never the notifier's URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A refused API call: who (if known), from where, what and why.
@@ -349,6 +372,8 @@ impl AuditEvent {
             AuditEvent::RunInterrupted(_) => "run.interrupted",
             AuditEvent::AccessDenied(_) => "access.denied",
             AuditEvent::SignalSubmitted { .. } => "signal.submitted",
+            AuditEvent::NotificationDelivered(_) => "notification.delivered",
+            AuditEvent::NotificationFailed(_) => "notification.failed",
         }
     }
 
