@@ -20,8 +20,13 @@ impl Server {
     /// Starts `cordon serve --config cordon.toml` in `ws` (whose config must
     /// listen on `127.0.0.1:0`) and waits until it listens and is ready.
     pub fn start(ws: &Workspace) -> Server {
-        let mut child = ws
-            .command(&["serve", "--config", "cordon.toml"])
+        Server::spawn(ws.command(&["serve", "--config", "cordon.toml"]))
+    }
+
+    /// Starts `command` (a `cordon serve …`) and waits until it listens and
+    /// is ready.
+    pub fn spawn(mut command: std::process::Command) -> Server {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -10,11 +10,17 @@
 //!    everywhere at once (*allowed*), except the key it shares with a human,
 //!    which waits for its owners (*needs approval*) until they approve.
 //! 3. The post-incident review and the audit chain.
+//!
+//! All of it through the service: `cordon serve` owns the store, the signals
+//! are POSTed to `/v1/signals` with a detector's API token, the owner of the
+//! shared key approves through the API with her own token, and the console
+//! stays up at the printed address until Enter is pressed.
 
 use crate::root;
 use anyhow::{Context, Result, bail};
 use cordon_e2e::cordon::PluginEntry;
 use cordon_e2e::moto::{Moto, Operator};
+use cordon_e2e::server::Server;
 use cordon_e2e::sims::{self, CYBERARK_USER, OKTA_API_TOKEN, VAULT_ROOT_TOKEN};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -44,25 +50,6 @@ impl Cordon {
             command.env(k, v);
         }
         command
-    }
-
-    /// Shows the command, runs it on the terminal, returns its exit code.
-    fn show(&self, args: &[&str]) -> Result<i32> {
-        println!("\n$ cordon {}", args.join(" "));
-        let status = self.command(args).status().context("running cordon")?;
-        Ok(status.code().unwrap_or(-1))
-    }
-
-    /// Runs quietly and parses stdout as JSON.
-    fn json(&self, args: &[&str]) -> Result<Value> {
-        let output = self.command(args).output()?;
-        serde_json::from_slice(&output.stdout).with_context(|| {
-            format!(
-                "cordon {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
     }
 }
 
@@ -102,49 +89,94 @@ pub fn run() -> Result<()> {
     let (vault, vault_demo) = sims::vault();
     let (okta, okta_demo) = sims::okta();
     let (cyberark, cyberark_demo) = sims::cyberark();
-    let cordon = Cordon {
-        config: write_config(&demo, &moto, &vault.url, &okta.url, &cyberark.url)?,
-        env: vec![
-            ("AWS_ACCESS_KEY_ID", operator.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY", operator.secret_access_key.clone()),
-            ("VAULT_TOKEN", VAULT_ROOT_TOKEN.into()),
-            ("OKTA_API_TOKEN", OKTA_API_TOKEN.into()),
-            ("CYBERARK_USERNAME", CYBERARK_USER.0.into()),
-            ("CYBERARK_PASSWORD", CYBERARK_USER.1.into()),
-        ],
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", operator.access_key_id.clone()),
+        ("AWS_SECRET_ACCESS_KEY", operator.secret_access_key.clone()),
+        ("VAULT_TOKEN", VAULT_ROOT_TOKEN.into()),
+        ("OKTA_API_TOKEN", OKTA_API_TOKEN.into()),
+        ("CYBERARK_USERNAME", CYBERARK_USER.0.into()),
+        ("CYBERARK_PASSWORD", CYBERARK_USER.1.into()),
+    ];
+    let mut cordon = Cordon {
+        config: demo.join("cordon.toml"),
+        env,
     };
+    // The detector may only submit signals; nadia (team nhi, the owner of
+    // the key the agent shares with a human) reads and answers.
+    let (detector_entry, detector) = token("detector", "detector@acme.example", &["signals"])?;
+    let (nadia_entry, nadia) = token("nadia", OWNER_OF_SHARED_KEY, &["read", "respond"])?;
+    let tokens = demo.join("tokens.txt");
+    std::fs::write(
+        &tokens,
+        format!("detector (signals): {detector}\n{OWNER_OF_SHARED_KEY} (read, respond): {nadia}\n"),
+    )?;
+    restrict(&tokens)?;
+    let server_section = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nplaybooks = [{:?}, {:?}]\n{detector_entry}\n{nadia_entry}\n",
+        root.join(AWS_PLAYBOOK).display().to_string(),
+        root.join(AGENT_PLAYBOOK).display().to_string(),
+    );
+    cordon.config = write_config(
+        &demo,
+        &moto,
+        &vault.url,
+        &okta.url,
+        &cyberark.url,
+        &server_section,
+    )?;
     println!(
         "    authority model: authority.toml · inventory: inventory.toml · config: target/demo/cordon.toml"
     );
+    println!("\n$ cordon serve --config target/demo/cordon.toml");
+    let mut server = Server::spawn(cordon.command(&["serve"]));
+    println!(
+        "    listening on {} (API tokens in target/demo/tokens.txt)",
+        server.url
+    );
+    let client = Client {
+        bin: crate::bin_dir().join("cordon"),
+        addr: server.url.clone(),
+        token: nadia.clone(),
+    };
     let mut checks = Checks::default();
 
     println!(
         "\n==> 1. A leaked AWS access key (GitHub secret scanning found four keys in two repositories)"
     );
-    let code = cordon.show(&["run", "--playbook", AWS_PLAYBOOK, "--signal", AWS_SIGNAL])?;
-    expect(code, 3, "the AWS run (the break-glass key must be denied)")?;
+    let aws_run = submit(&server, &detector, AWS_SIGNAL)?;
+    let report = server.settled(&aws_run, &nadia);
+    println!(
+        "    run {aws_run}: {} (the break-glass key is protected: denied)",
+        report["status"].as_str().unwrap_or_default()
+    );
     check_aws_incident(&mut checks, &moto, &operator);
 
     println!("\n==> 2. A compromised AI agent (agent-7) across Vault, AWS, Okta and CyberArk");
-    let code = cordon.show(&[
-        "run",
-        "--playbook",
-        AGENT_PLAYBOOK,
-        "--signal",
-        AGENT_SIGNAL,
-    ])?;
-    expect(
-        code,
-        4,
-        "the agent run (the shared key must wait for approval)",
-    )?;
-    let run_id = latest_run(&cordon, "ai-agent-identity-compromise")?;
-    cordon.show(&["approvals", "list"])?;
-    let code = cordon.show(&["approve", &run_id, "--as", OWNER_OF_SHARED_KEY])?;
-    expect(code, 0, "the approval")?;
-    let report = cordon.json(&["runs", "show", &run_id, "--json"])?;
+    let agent_run = submit(&server, &detector, AGENT_SIGNAL)?;
+    let report = server.settled(&agent_run, &nadia);
+    println!(
+        "    run {agent_run}: {} (the key the agent shares with a human waits for its owners)",
+        report["status"].as_str().unwrap_or_default()
+    );
+    client.show(&["approvals", "list"])?;
+    println!(
+        "\n$ curl -X POST {}/v1/runs/{agent_run}/approve -H \"Authorization: Bearer $NADIA_TOKEN\" -d '{{}}'",
+        server.url
+    );
+    let approved = server.request(
+        "POST",
+        &format!("/v1/runs/{agent_run}/approve"),
+        Some(&nadia),
+        Some("{}"),
+    );
+    println!("    {} {}", approved.status, approved.body.trim());
+    if approved.status != 202 {
+        bail!("the approval was refused ({})", approved.status);
+    }
+    let report = server.settled(&agent_run, &nadia);
     per_provider(&report);
-    decisions(&cordon)?;
+    let export = server.request("GET", "/v1/audit/export", Some(&nadia), None);
+    decisions(&export.body)?;
     check_agent_incident(
         &mut checks,
         &moto,
@@ -159,34 +191,110 @@ pub fn run() -> Result<()> {
 
     println!("\n==> 3. The post-incident review and the audit chain");
     let html = demo.join("INC-70.html");
-    cordon.show(&[
-        "report",
-        "INC-70",
-        "--format",
-        "html",
-        "--output",
-        &html.display().to_string(),
-    ])?;
-    let md = cordon
-        .command(&["report", "INC-70", "--format", "md"])
-        .output()?;
-    let md = String::from_utf8_lossy(&md.stdout);
+    let review = server.request(
+        "GET",
+        "/v1/incidents/INC-70/report?format=html",
+        Some(&nadia),
+        None,
+    );
+    std::fs::write(&html, &review.body)?;
     println!("\n$ cordon report INC-70 --format md   (first lines)");
-    for line in md.lines().take(16) {
+    let md = server.request(
+        "GET",
+        "/v1/incidents/INC-70/report?format=md",
+        Some(&nadia),
+        None,
+    );
+    for line in md.body.lines().take(16) {
         println!("    {line}");
     }
-    expect(cordon.show(&["audit", "verify"])?, 0, "audit verify")?;
+    expect(client.show(&["audit", "verify"])?, 0, "audit verify")?;
 
-    drop((vault, okta, cyberark, moto));
     if !checks.0.is_empty() {
+        server.sigterm();
         bail!("{} check(s) failed: {:?}", checks.0.len(), checks.0);
     }
     println!(
-        "\nDone. Open {} in a browser for the review; the runs stay in target/demo \
-         (`target/e2e/cordon runs list --config target/demo/cordon.toml`).",
+        "\nDone. The console is at {}/console/ — sign in with nadia's token from \
+         target/demo/tokens.txt. The review is also in {}.",
+        server.url,
         html.strip_prefix(&root).unwrap_or(&html).display()
     );
+    println!("Press Enter to stop the server (it stops at once when stdin is not a terminal).");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    let status = server.sigterm();
+    println!("cordon serve stopped ({status}); the runs stay in target/demo/cordon-data.");
+    drop((vault, okta, cyberark, moto));
     Ok(())
+}
+
+/// A new API token: (its config entry, its value).
+fn token(id: &str, principal: &str, scopes: &[&str]) -> Result<(String, String)> {
+    let mut args = vec!["token", "create", "--id", id, "--principal", principal];
+    let flags: Vec<String> = scopes.iter().map(|s| format!("--scope={s}")).collect();
+    args.extend(flags.iter().map(String::as_str));
+    let output = Command::new(crate::bin_dir().join("cordon"))
+        .args(&args)
+        .current_dir(root())
+        .output()
+        .context("running cordon token create")?;
+    if !output.status.success() {
+        bail!(
+            "cordon token create: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let value = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let entry = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .skip_while(|l| !l.starts_with("[[server.tokens]]"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok((entry, value))
+}
+
+/// Only the owner may read the file of tokens.
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// POSTs a signal file as the detector, showing the request; the run it started.
+fn submit(server: &Server, detector: &str, signal: &str) -> Result<String> {
+    println!(
+        "\n$ curl -X POST {}/v1/signals -H \"Authorization: Bearer $DETECTOR_TOKEN\" --data @{signal}",
+        server.url
+    );
+    let body: Value = serde_json::from_str(&std::fs::read_to_string(root().join(signal))?)?;
+    let accepted = server.post("/v1/signals", detector, &body);
+    println!("    {accepted}");
+    accepted["runs"][0]["run_id"]
+        .as_str()
+        .map(str::to_string)
+        .context("the signal started a run")
+}
+
+/// The CLI as the server's client (`CORDON_ADDR`, `CORDON_TOKEN`).
+struct Client {
+    bin: PathBuf,
+    addr: String,
+    token: String,
+}
+
+impl Client {
+    fn show(&self, args: &[&str]) -> Result<i32> {
+        println!("\n$ CORDON_ADDR={} cordon {}", self.addr, args.join(" "));
+        let status = Command::new(&self.bin)
+            .args(args)
+            .env("CORDON_ADDR", &self.addr)
+            .env("CORDON_TOKEN", &self.token)
+            .current_dir(root())
+            .status()
+            .context("running cordon")?;
+        Ok(status.code().unwrap_or(-1))
+    }
 }
 
 fn write_config(
@@ -195,6 +303,7 @@ fn write_config(
     vault: &str,
     okta: &str,
     cyberark: &str,
+    server: &str,
 ) -> Result<PathBuf> {
     let aws = PluginEntry::new("aws", "aws")
         .allow(&moto.endpoint())
@@ -220,20 +329,10 @@ fn write_config(
         text.push_str(&plugin.toml());
         text.push('\n');
     }
+    text.push_str(server);
     let path = demo.join("cordon.toml");
     std::fs::write(&path, text)?;
     Ok(path)
-}
-
-fn latest_run(cordon: &Cordon, playbook: &str) -> Result<String> {
-    let runs = cordon.json(&["runs", "list", "--json"])?;
-    runs.as_array()
-        .into_iter()
-        .flatten()
-        .rev()
-        .find(|r| r["playbook"] == playbook)
-        .and_then(|r| r["run_id"].as_str().map(str::to_string))
-        .context("the run is recorded")
 }
 
 /// What was contained per provider, and how long after the run started.
@@ -305,13 +404,10 @@ fn elapsed(from: &str, to: &str) -> String {
 }
 
 /// One line per kind of decision the demo produced, with an example.
-fn decisions(cordon: &Cordon) -> Result<()> {
+fn decisions(export: &str) -> Result<()> {
     println!("\n    Decisions made before anything ran (from the audit log):");
-    let output = cordon
-        .command(&["audit", "export", "--format", "jsonl"])
-        .output()?;
     let mut seen = std::collections::BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
+    for line in export.lines() {
         let record: Value = serde_json::from_str(line)?;
         if record["kind"] != "decision" {
             continue;
