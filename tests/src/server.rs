@@ -12,6 +12,8 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    /// The CA certificate (PEM) the server's certificate chains to, over TLS.
+    ca: Option<Vec<u8>>,
     /// Lines the server writes to stderr after its listening line.
     stderr: std::sync::Mutex<mpsc::Receiver<String>>,
 }
@@ -25,7 +27,12 @@ impl Server {
 
     /// Starts `command` (a `cordon serve …`) and waits until it listens and
     /// is ready.
-    pub fn spawn(mut command: std::process::Command) -> Server {
+    pub fn spawn(command: std::process::Command) -> Server {
+        Server::spawn_trusting(command, None)
+    }
+
+    /// [`Server::spawn`] for a server whose certificate `ca` (PEM) signed.
+    pub fn spawn_trusting(mut command: std::process::Command, ca: Option<&[u8]>) -> Server {
         let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -58,6 +65,7 @@ impl Server {
             seen.push(line);
         };
         let server = Server {
+            ca: ca.map(<[u8]>::to_vec),
             child,
             url,
             stderr: std::sync::Mutex::new(rx),
@@ -104,11 +112,14 @@ impl Server {
         }
     }
 
-    fn client() -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .expect("client")
+    fn client(&self) -> reqwest::blocking::Client {
+        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120));
+        if let Some(ca) = &self.ca {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(ca).expect("a PEM CA certificate"),
+            );
+        }
+        builder.build().expect("client")
     }
 
     /// A request to the server as `token` (none: unauthenticated).
@@ -120,7 +131,7 @@ impl Server {
         body: Option<&str>,
     ) -> Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = Self::client().request(method, format!("{}{path}", self.url));
+        let mut request = self.client().request(method, format!("{}{path}", self.url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -150,7 +161,8 @@ impl Server {
 
     /// The status of a GET.
     pub fn get_status(&self, path: &str, token: Option<&str>) -> u16 {
-        match Self::client()
+        match self
+            .client()
             .get(format!("{}{path}", self.url))
             .bearer_auth(token.unwrap_or(""))
             .send()

@@ -218,15 +218,6 @@ impl RawServer {
                 DEFAULT_LISTEN.parse().expect("the default address parses")
             }),
         };
-        if let Some(tls) = &self.tls {
-            // Refused rather than ignored: a listener must never serve in
-            // clear text while the config asks for TLS.
-            error(
-                Some(tls.cert.span()),
-                "tls",
-                "TLS is not built into `cordon serve` yet: terminate TLS in a proxy in front of it and listen on loopback",
-            );
-        }
         let tls = self.tls.as_ref().and_then(|tls| {
             let cert = file_ref(&tls.cert, base, "tls.cert", &mut error);
             let key = file_ref(&tls.key, base, "tls.key", &mut error);
@@ -508,9 +499,9 @@ mod tests {
     }
 
     #[test]
-    fn bad_server_fields_are_located_and_tls_is_refused_not_ignored() {
+    fn bad_server_fields_are_located() {
         let err = parse(
-            "[server]\nlisten = \"nowhere\"\nmax_body_kib = 0\ntls = { cert = \"file:c.pem\", key = \"file:k.pem\" }\n[[server.tokens]]\nid = \"Bad Id\"\nprincipal = \"p\"\nscopes = [\"admin\"]\nsha256 = \"cdn_secret_value\"\n",
+            "[server]\nlisten = \"nowhere\"\nmax_body_kib = 0\ntls = { cert = \"file:c.pem\", key = \"k.pem\" }\n[[server.tokens]]\nid = \"Bad Id\"\nprincipal = \"p\"\nscopes = [\"admin\"]\nsha256 = \"cdn_secret_value\"\n",
         )
         .unwrap_err();
         let fields: Vec<(&str, usize)> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
@@ -518,7 +509,7 @@ mod tests {
             fields,
             [
                 ("server.listen", 2),
-                ("server.tls", 4),
+                ("server.tls.key", 4),
                 ("server.max_body_kib", 3),
                 ("server.tokens[0].id", 6),
                 ("server.tokens[0].sha256", 9),

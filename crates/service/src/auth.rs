@@ -20,7 +20,6 @@ use cordon_types::audit::{AccessDenied, AuditEvent};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -185,8 +184,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     ) -> Result<Caller, Problem> {
         let from = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.to_string())
+            .get::<ConnectInfo<crate::tls::Peer>>()
+            .map(|c| c.0.0.to_string())
             .unwrap_or_else(|| "unknown".into());
         let authorization = parts
             .headers

@@ -21,6 +21,7 @@ pub mod oidc;
 pub mod problem;
 pub mod state;
 pub mod supervisor;
+pub mod tls;
 
 use auth::Authenticator;
 use cordon_config::{Config, Context, ContextError, Models};
@@ -61,6 +62,9 @@ pub enum ServeError {
         /// The OS error.
         message: String,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// A notifier's secret could not be read.
     #[error(transparent)]
     Notifier(#[from] notify::NotifierError),
@@ -73,6 +77,7 @@ pub enum ServeError {
 pub struct Service {
     state: Arc<AppState>,
     notifiers: Vec<notify::Notifier>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Service {
@@ -82,6 +87,7 @@ impl Service {
         let plugins = Arc::new(cordon_config::load_all_plugins(&config).await?);
         let playbooks = load_playbooks(&config, plugins.as_ref())?;
         let notifiers = notify::Notifier::open_all(&config.server.notifiers)?;
+        let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
         let sled: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
         let watch = events::CommitWatch::new(sled)?;
         let store: Arc<dyn Store> = watch.clone();
@@ -112,7 +118,13 @@ impl Service {
         Ok(Service {
             state: Arc::new(state),
             notifiers,
+            tls,
         })
+    }
+
+    /// `https` when the listener serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Binds the configured listen address.
@@ -168,11 +180,23 @@ impl Service {
             stopping.stopping.send_replace(true);
             let _ = stop_tx.send(());
         };
-        let server = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal);
+        let make = app.into_make_service_with_connect_info::<tls::Peer>();
+        let tls = self.tls;
+        let server = async move {
+            match tls {
+                Some(acceptor) => {
+                    let listener = tls::TlsListener::new(listener, acceptor)?;
+                    axum::serve(listener, make)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
+                None => {
+                    axum::serve(listener, make)
+                        .with_graceful_shutdown(signal)
+                        .await
+                }
+            }
+        };
         let drain_state = state.clone();
         let drain = async move {
             if stop_rx.await.is_ok() {

@@ -55,10 +55,20 @@ impl Remote {
             .ok_or_else(|| {
                 anyhow!("talking to the server at {addr} needs an API token: set CORDON_TOKEN")
             })?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .context("cannot set up the HTTP client")?;
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        // Like VAULT_CACERT: the CA (PEM) that signed a server's certificate.
+        if let Some(path) = std::env::var_os("CORDON_CACERT").filter(|p| !p.is_empty()) {
+            let shown = std::path::Path::new(&path).display().to_string();
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("CORDON_CACERT: cannot read {shown}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!("CORDON_CACERT: {shown} is not a PEM certificate bundle")
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().context("cannot set up the HTTP client")?;
         Ok(Some(Remote {
             base: addr.trim_end_matches('/').to_string(),
             token,

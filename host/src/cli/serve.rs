@@ -16,7 +16,8 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<u8> {
     let listener = service.bind().await?;
     let addr = listener.local_addr().context("reading the bound address")?;
     // One line, so that scripts and tests can find the address (port 0 picks one).
-    eprintln!("cordon serve: listening on http://{addr} ({tokens} API tokens)");
+    let scheme = service.scheme();
+    eprintln!("cordon serve: listening on {scheme}://{addr} ({tokens} API tokens)");
     let drained = service.serve(listener, shutdown_signal()).await?;
     eprintln!(
         "cordon serve: stopped ({} runs returned, {} interrupted at the deadline; the next start resumes them)",
