@@ -233,6 +233,21 @@ impl Browser {
         }
     }
 
+    /// Clicks the element matching `css`, waiting for it. The console draws
+    /// its live parts again on every event, so an element found a moment
+    /// ago may be gone: then the new one is found and clicked.
+    pub fn click(&self, css: &str) {
+        self.wait(&format!("to click {css}"), |b| {
+            let element = b.find(css)?;
+            let value = b.call("POST", &format!("/element/{}/click", element.id), None);
+            match Browser::error(&value) {
+                None => Some(()),
+                Some(error) if error.starts_with("stale element") => None,
+                Some(error) => panic!("click {css}: {error}"),
+            }
+        })
+    }
+
     /// Waits for an element matching `css`.
     pub fn wait_for(&self, css: &str) -> Element<'_> {
         self.wait(css, |b| b.find(css))

@@ -91,11 +91,11 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     browser.screenshot("01-sign-in");
 
     // Sign in at the identity provider, as nadia.
-    browser.find("#oidc-sign-in").unwrap().click();
+    browser.click("#oidc-sign-in");
     browser
         .wait_for("input[name=email]")
         .type_text("nadia@acme.example");
-    browser.find("#login button").unwrap().click();
+    browser.click("#login button");
     browser.wait("nadia to be signed in", |b| {
         b.find("#me").filter(|me| me.text() == "nadia@acme.example")
     });
@@ -112,20 +112,18 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     browser.wait_for("#live.on");
     accessible(&browser, "incidents");
     browser.screenshot("02-incidents");
-    browser
-        .wait_for(&format!("a[href='#/runs/{run_id}']"))
-        .click();
+    browser.click(&format!("a[href='#/runs/{run_id}']"));
     browser.wait_text("awaiting-approval");
     accessible(&browser, "run");
     browser.screenshot("03-run");
 
     // The approvals queue: approve by clicking, as nadia.
-    browser.find("a[data-view=approvals]").unwrap().click();
-    let approve = browser.wait_for("button[id^=approve-]");
+    browser.click("a[data-view=approvals]");
+    browser.wait_for("button[id^=approve-]");
     assert_eq!(browser.find("#approval-count").unwrap().text(), "1");
     accessible(&browser, "approvals");
     browser.screenshot("04-approvals");
-    approve.click();
+    browser.click("button[id^=approve-]");
     browser.wait_text("Approved disable");
     server.wait_until("the entity to be disabled", Duration::from_secs(30), || {
         entity().disabled
@@ -139,7 +137,7 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     assert_eq!(granted["principal"], "nadia@acme.example");
 
     // Live: the incidents screen shows a new run without being reloaded.
-    browser.find("a[data-view=incidents]").unwrap().click();
+    browser.click("a[data-view=incidents]");
     browser.wait_text(&run_id);
     browser.script("window.cordonMarker = 'not reloaded';", json!([]));
     let mut second = signal(json!([
@@ -155,26 +153,26 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     );
 
     // A commander grant, and its revocation.
-    browser.find("a[data-view=grants]").unwrap().click();
+    browser.click("a[data-view=grants]");
     browser.wait_for("#grant-incident").type_text("INC-E2E");
     browser
         .find("#grant-principal")
         .unwrap()
         .type_text("ivan@acme.example");
-    browser.find("#grant-submit").unwrap().click();
+    browser.click("#grant-submit");
     browser.wait_text("Granted ivan@acme.example command of INC-E2E");
     browser.wait_text("active until");
     accessible(&browser, "grants");
     browser.screenshot("05-grants");
-    browser.wait_for("button[id^=revoke-]").click();
+    browser.click("button[id^=revoke-]");
     browser.wait_text("revoked by nadia@acme.example");
 
     // The post-incident review; restore the disabled entity as its owner.
     browser.open(&format!("{}/console/#/review/INC-E2E", server.url));
-    let restore = browser.wait_for("button[aria-label^='Restore disable']");
+    browser.wait_for("button[aria-label^='Restore disable']");
     accessible(&browser, "review");
     browser.screenshot("06-review");
-    restore.click();
+    browser.click("button[aria-label^='Restore disable']");
     browser.wait_text("Restoring disable");
     server.wait_until(
         "the entity to be enabled again",
@@ -195,15 +193,15 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
 
     // Sign out; mallory signs in with an API token. The authority model
     // refuses her approval, and the page shows why.
-    browser.find("#sign-out").unwrap().click();
+    browser.click("#sign-out");
     browser.wait_for("#token").type_text(&tokens.mallory);
-    browser.find("#token-form button").unwrap().click();
+    browser.click("#token-form button");
     browser.wait("mallory to be signed in", |b| {
         b.find("#me")
             .filter(|me| me.text() == "mallory@acme.example")
     });
     browser.open(&format!("{}/console/#/approvals", server.url));
-    browser.wait_for("button[id^=approve-]").click();
+    browser.click("button[id^=approve-]");
     browser.wait_text("HTTP 403");
     browser.screenshot("07-refused");
     assert!(!entity().disabled, "mallory's click changed nothing");

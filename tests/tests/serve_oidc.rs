@@ -1,7 +1,8 @@
 //! `cordon serve` with OIDC bearer tokens from a real OpenID provider run
 //! locally (npm `oidc-provider`, real authorization-code + PKCE flow): the
-//! principal is the token's `email`, the authority model decides for it,
-//! forged tokens are refused, and rotated keys are fetched again.
+//! principal is the token's `email`, its groups map to the model's teams,
+//! the authority model decides for it, forged tokens are refused, and
+//! rotated keys are fetched again.
 
 use cordon_e2e::cordon::Workspace;
 use cordon_e2e::oidc::{Provider, kid};
@@ -24,7 +25,8 @@ fn oidc_principals_act_as_themselves_and_forged_tokens_are_refused() {
         ],
     );
     let oidc = format!(
-        "[server.oidc]\nissuer = \"{}\"\naudience = \"cordon\"\nprincipal_claim = \"email\"",
+        "[server.oidc]\nissuer = \"{}\"\naudience = \"cordon\"\nprincipal_claim = \"email\"\n\
+         [server.oidc.teams]\n\"nhi-governance\" = \"nhi\"",
         provider.issuer
     );
     let ws = served(&sim, &playbook, &tokens, &oidc, 4);
@@ -68,10 +70,22 @@ fn oidc_principals_act_as_themselves_and_forged_tokens_are_refused() {
         .problem(403);
     assert!(!sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
 
-    // Nadia approves through the CLI with her OIDC token.
+    // Olga is in no team of the model by name; her identity provider puts
+    // her in group nhi-governance, which the config maps to team nhi.
+    let olga = provider.access_token("olga@acme.example");
+    let me = server.get("/v1/whoami", &olga);
+    assert_eq!(me["principal"], "olga@acme.example");
+    assert_eq!(me["teams"], serde_json::json!(["nhi"]));
+    // Mallory's provider lists no group: she keeps only the model's own team.
+    assert_eq!(
+        server.get("/v1/whoami", &mallory)["teams"],
+        serde_json::json!(["iam"])
+    );
+
+    // Olga approves through the CLI with her OIDC token.
     let mut cli = Workspace::new();
     cli.env("CORDON_ADDR", &server.url);
-    cli.env("CORDON_TOKEN", &nadia);
+    cli.env("CORDON_TOKEN", &olga);
     let approved = cli.cordon(&["approve", &run_id, "--json"]);
     approved.expect_code(0);
     assert_eq!(approved.json()["status"], "completed");
@@ -82,7 +96,7 @@ fn oidc_principals_act_as_themselves_and_forged_tokens_are_refused() {
         .iter()
         .find(|r| r["kind"] == "approval.granted")
         .unwrap();
-    assert_eq!(granted["principal"], "nadia@acme.example");
+    assert_eq!(granted["principal"], "olga@acme.example");
     assert!(
         records
             .iter()
@@ -107,8 +121,29 @@ fn oidc_principals_act_as_themselves_and_forged_tokens_are_refused() {
     );
 
     let log = server.log().join("\n");
-    for secret in [&nadia, &mallory, &rotated] {
+    for secret in [&nadia, &mallory, &olga, &rotated] {
         let signature = secret.rsplit('.').next().unwrap();
         assert!(!log.contains(signature));
     }
+}
+
+#[test]
+fn a_group_mapped_to_a_team_the_model_lacks_stops_the_server_at_start() {
+    let (sim, _) = sims::vault();
+    let tokens = tokens();
+    let playbook = sims::playbook(
+        "revoke-leaked-token",
+        "nhi",
+        &[Step::new("revoke", "vault", "revoke-token", "token")],
+    );
+    let oidc = "[server.oidc]\nissuer = \"http://127.0.0.1:9\"\naudience = \"cordon\"\n\
+                [server.oidc.teams]\n\"nhi-governance\" = \"nhi-typo\"";
+    let ws = served(&sim, &playbook, &tokens, oidc, 4);
+    let refused = ws.cordon(&["serve", "--config", "cordon.toml"]);
+    refused.expect_code(2);
+    assert!(
+        refused.stderr().contains("server.oidc.teams") && refused.stderr().contains("`nhi-typo`"),
+        "{}",
+        refused.stderr()
+    );
 }

@@ -82,7 +82,7 @@ fn the_service_serves_tls_and_the_cli_trusts_the_configured_ca() {
     );
     drop(server);
     let refused = ws.cordon(&["serve", "--config", "cordon.toml"]);
-    assert_ne!(refused.code(), 0);
+    refused.expect_code(2);
     let said = refused.stderr();
     assert!(said.contains("key.pem"), "{said}");
     assert!(!said.contains("bm90LWEta2V5LXNla3JpdA"), "{said}");

@@ -100,7 +100,7 @@ pub fn decide(model: &AuthorityModel, s: &Situation<'_>) -> Decision {
         };
     }
     if s.effect == Effect::Restore {
-        return match owners.iter().find(|t| t.has_member(s.principal)) {
+        return match owners.iter().find(|t| model.member(t, s.principal)) {
             Some(team) => Decision::Allowed {
                 rule: format!(
                     "restore by team {} which owns the {} domain",
@@ -146,7 +146,7 @@ pub fn decide(model: &AuthorityModel, s: &Situation<'_>) -> Decision {
     // Guardrails on what would otherwise run at once.
     if s.used_by == Some(UsedBy::Both) {
         let human_owner = !s.principal.starts_with("automation:")
-            && owners.iter().any(|t| t.has_member(s.principal));
+            && owners.iter().any(|t| model.member(t, s.principal));
         if !human_owner {
             return Decision::NeedsApproval {
                 approvers: owner_names,
@@ -192,7 +192,7 @@ fn pre_assigned_right(model: &AuthorityModel, s: &Situation<'_>) -> Option<Strin
     if let Some(team) = model
         .owners_of(s.domain)
         .into_iter()
-        .find(|t| t.has_member(s.principal) && t.immediate.contains(&s.effect))
+        .find(|t| model.member(t, s.principal) && t.immediate.contains(&s.effect))
     {
         return Some(format!(
             "team {} owns the {} domain and may {} at once",

@@ -26,7 +26,7 @@ mod point;
 mod table_tests;
 
 pub use inventory::Inventory;
-pub use model::{AuthorityModel, automation_principal};
+pub use model::{AuthorityModel, Directory, automation_principal};
 pub use point::{Authority, WINDOW_MS};
 
 use cordon_input::Signal;

@@ -39,10 +39,49 @@ pub struct AuthorityModel {
     pub incident_response: Option<IncidentResponse>,
     /// The incident commander rule, if configured.
     pub commander: Option<CommanderRule>,
+    /// Memberships an identity provider vouches for, beside the teams' own
+    /// `members` (see [`Directory`]).
+    pub directory: Directory,
     /// Limits against over-revocation.
     pub guardrails: Guardrails,
     /// `plugin.action` → domain, overriding the target kind's default.
     pub action_domains: BTreeMap<String, String>,
+}
+
+/// Team memberships an identity provider vouches for: `cordon serve` maps
+/// the groups of a verified OIDC token to teams and records them here for
+/// the token's principal, replacing what the previous token said. The
+/// teams' own `members` always count too. Shared by every clone of the model.
+#[derive(Clone, Default)]
+pub struct Directory(
+    std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, Vec<String>>>>,
+);
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Directory")
+    }
+}
+
+impl Directory {
+    /// `principal` belongs to `teams` (and to no other team through the directory).
+    pub fn set(&self, principal: &str, teams: Vec<String>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if teams.is_empty() {
+            map.remove(principal);
+        } else {
+            map.insert(principal.to_string(), teams);
+        }
+    }
+
+    /// Whether the directory puts `principal` in `team`.
+    pub fn contains(&self, principal: &str, team: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(principal)
+            .is_some_and(|teams| teams.iter().any(|t| t == team))
+    }
 }
 
 /// A team: its members, the domains it owns and what it may do there at once.
@@ -266,6 +305,7 @@ impl AuthorityModel {
                 effects: ir.effects,
             }),
             commander,
+            directory: Directory::default(),
             guardrails: Guardrails {
                 protected: guardrails
                     .protected
@@ -309,7 +349,7 @@ impl AuthorityModel {
     pub fn teams_of(&self, principal: &str) -> Vec<&Team> {
         self.teams
             .values()
-            .filter(|t| t.has_member(principal))
+            .filter(|t| self.member(t, principal))
             .collect()
     }
 
@@ -317,7 +357,13 @@ impl AuthorityModel {
     pub fn is_member(&self, principal: &str, team: &str) -> bool {
         self.teams
             .get(team)
-            .is_some_and(|t| t.has_member(principal))
+            .is_some_and(|t| self.member(t, principal))
+    }
+
+    /// Whether `principal` belongs to `team`: listed in its `members`, or
+    /// put there by the [`Directory`].
+    pub fn member(&self, team: &Team, principal: &str) -> bool {
+        team.has_member(principal) || self.directory.contains(principal, &team.name)
     }
 }
 

@@ -355,3 +355,29 @@ fn the_shipped_model_parses_and_protects_break_glass_accounts() {
     };
     assert!(matches!(decide(&shipped, &s), Decision::Denied { .. }));
 }
+
+#[test]
+fn the_directory_adds_members_the_identity_provider_vouches_for_and_takes_them_away() {
+    let model = model();
+    let key = target("nhi", false);
+    let restore =
+        |model: &AuthorityModel| decide(model, &situation("olga", Effect::Restore, &key, "nhi"));
+    assert!(matches!(restore(&model), Decision::Denied { .. }));
+    // Clones share the directory, as the engine's and the service's do.
+    let shared = model.clone();
+    model.directory.set("olga", vec!["nhi".into()]);
+    match restore(&shared) {
+        Decision::Allowed { rule } => assert!(rule.contains("team nhi"), "{rule}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        shared
+            .teams_of("olga")
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["nhi"]
+    );
+    model.directory.set("olga", Vec::new());
+    assert!(matches!(restore(&shared), Decision::Denied { .. }));
+}

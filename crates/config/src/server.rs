@@ -2,6 +2,7 @@
 
 use cordon_input::diagnostic::{InputError, SourceFile};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -72,6 +73,11 @@ pub struct OidcConfig {
     pub scopes: Vec<Scope>,
     /// Signing in to the web console at this issuer, when configured.
     pub console: Option<ConsoleLogin>,
+    /// The claim that lists the principal's groups (default `groups`).
+    pub groups_claim: String,
+    /// Group → the authority model's team its members belong to. Empty:
+    /// groups are not used.
+    pub group_teams: BTreeMap<String, String>,
 }
 
 /// How the web console signs people in at the OIDC issuer: the
@@ -163,6 +169,10 @@ struct RawOidc {
     console_scope: Option<String>,
     #[serde(default)]
     console_resource: Option<Spanned<String>>,
+    #[serde(default)]
+    groups_claim: Option<String>,
+    #[serde(default)]
+    teams: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -426,6 +436,8 @@ impl RawServer {
                 }
             });
             OidcConfig {
+                groups_claim: raw.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+                group_teams: raw.teams.clone(),
                 console,
                 issuer,
                 audience: raw.audience.get_ref().clone(),

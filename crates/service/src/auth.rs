@@ -57,6 +57,9 @@ pub struct Principal {
     pub credential: String,
     /// What it may do.
     pub scopes: Vec<Scope>,
+    /// The teams its identity provider's groups put it in (OIDC with
+    /// `[server.oidc.teams]`); `None` for API tokens.
+    pub teams: Option<Vec<String>>,
 }
 
 /// Verifies credentials.
@@ -110,6 +113,7 @@ impl Authenticator {
                 name: entry.principal.clone(),
                 credential: format!("token:{}", entry.id),
                 scopes: entry.scopes.clone(),
+                teams: None,
             })
         } else {
             Err(Refusal("unknown or malformed API token".into()))
@@ -193,6 +197,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .and_then(|v| v.to_str().ok());
         match state.auth.verify(authorization).await {
             Ok(principal) => {
+                // What the identity provider says now replaces what it said before.
+                if let (Some(teams), Some(authority)) = (&principal.teams, &state.authority) {
+                    authority
+                        .model()
+                        .directory
+                        .set(&principal.name, teams.clone());
+                }
                 state
                     .limiter
                     .check(&format!("principal:{}", principal.name))?;

@@ -95,6 +95,7 @@ impl Service {
         let limiter =
             limiter::Limiter::new(config.server.rate_per_minute, config.server.rate_burst);
         let ctx = Context::over(config, models, store.clone());
+        check_group_teams(&ctx)?;
         let engine = Arc::new(ctx.engine(plugins.clone()));
         let supervisor = Supervisor::new(engine.clone());
         let open_runs = state::OpenRuns::of(store.as_ref())?;
@@ -210,6 +211,31 @@ impl Service {
         served.map_err(|e| ServeError::Io(e.to_string()))?;
         Ok(drained)
     }
+}
+
+/// Every team `[server.oidc.teams]` maps a group to is a team of the model.
+fn check_group_teams(ctx: &Context) -> Result<(), InputErrors> {
+    let Some(oidc) = &ctx.config.server.oidc else {
+        return Ok(());
+    };
+    let mut errors = InputErrors::default();
+    for (group, team) in &oidc.group_teams {
+        let known = ctx
+            .authority
+            .as_ref()
+            .is_some_and(|a| a.model().teams.contains_key(team));
+        if !known {
+            errors.push(InputError::whole_file(
+                &ctx.config.path,
+                format!(
+                    "server.oidc.teams: group `{}` maps to team `{}`, which the authority model does not have",
+                    group.escape_debug(),
+                    team.escape_debug()
+                ),
+            ));
+        }
+    }
+    errors.into_result(())
 }
 
 /// Loads and checks `[server] playbooks`.

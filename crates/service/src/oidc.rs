@@ -88,10 +88,25 @@ impl OidcVerifier {
                     self.config.principal_claim
                 ))
             })?;
+        let teams = (!self.config.group_teams.is_empty()).then(|| {
+            let groups: Vec<&str> = match &claims[&self.config.groups_claim] {
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                Value::String(one) => vec![one.as_str()],
+                _ => Vec::new(),
+            };
+            let mut teams: Vec<String> = groups
+                .iter()
+                .filter_map(|g| self.config.group_teams.get(*g).cloned())
+                .collect();
+            teams.sort();
+            teams.dedup();
+            teams
+        });
         Ok(Principal {
             name: name.to_string(),
             credential: format!("oidc:{}", self.config.issuer),
             scopes: self.config.scopes.clone(),
+            teams,
         })
     }
 

@@ -505,6 +505,14 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         cause.is::<InputErrors>()
             || cause.is::<InputError>()
             || matches!(
+                cause.downcast_ref::<cordon_service::ServeError>(),
+                Some(
+                    cordon_service::ServeError::Input(_)
+                        | cordon_service::ServeError::Tls(_)
+                        | cordon_service::ServeError::Notifier(_)
+                )
+            )
+            || matches!(
                 cause.downcast_ref::<LoadError>(),
                 Some(
                     LoadError::Config(_)

@@ -26,6 +26,8 @@ const DEFAULT_USERS = [
   { sub: 'u-nadia', email: 'nadia@acme.example', name: 'Nadia', groups: ['nhi-governance'] },
   { sub: 'u-ivan', email: 'ivan@acme.example', name: 'Ivan', groups: ['incident-response'] },
   { sub: 'u-mallory', email: 'mallory@acme.example', name: 'Mallory', groups: [] },
+  // In no team of the test models by name: only her group can make her a member.
+  { sub: 'u-olga', email: 'olga@acme.example', name: 'Olga', groups: ['nhi-governance'] },
 ];
 
 function fail(message) {
