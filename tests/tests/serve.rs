@@ -129,6 +129,7 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
         "cordon_access_denied_total{code=\"401\"} 2",
         "cordon_approval_wait_seconds_count 1",
         "cordon_time_to_contain_seconds_count{from=\"observed\"} 1",
+        "cordon_plugin_call_seconds_count{plugin=\"vault\",action=\"disable-entity\"} 1",
     ] {
         assert!(
             metrics.body.contains(line),
@@ -503,4 +504,47 @@ fn kill_9_of_the_server_mid_run_with_500_identities_contains_each_once_after_res
         repeated <= CONCURRENCY as usize,
         "{repeated} actions called twice"
     );
+}
+
+#[test]
+fn rate_limit_waits_and_whole_plugin_calls_are_measured() {
+    let (sim, _) = sims::vault();
+    let tokens = tokens();
+    let (accessors, identities) = bulk(&sim, 4);
+    // Each revocation makes two requests: eight against a quota of two a second.
+    sim.state
+        .set_rate_limit(Some(cordon_sim::RateLimitConfig::new(2, 1)));
+    let playbook = sims::playbook(
+        "bulk",
+        "nhi",
+        &[Step::new("revoke", "vault", "revoke-token", "token")],
+    );
+    let ws = served(&sim, &playbook, &tokens, "", 1);
+    let server = Server::start(&ws);
+    let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
+    let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        server.settled(&run_id, &tokens.nadia)["status"],
+        "completed"
+    );
+    assert!(
+        accessors
+            .iter()
+            .all(|a| sim.state.token(a).unwrap().revoked)
+    );
+    let metrics = server
+        .request("GET", "/metrics", Some(&tokens.nadia), None)
+        .body;
+    assert!(
+        metrics.contains(
+            "cordon_plugin_call_seconds_count{plugin=\"vault\",action=\"revoke-token\"} 4"
+        ),
+        "{metrics}"
+    );
+    let waits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("cordon_rate_limit_wait_seconds_count{plugin=\"vault\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(waits >= 1, "no rate-limit wait was measured:\n{metrics}");
 }

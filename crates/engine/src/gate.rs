@@ -28,13 +28,35 @@ pub fn backoff(attempt: u32) -> Duration {
     half + Duration::from_millis(rand::rng().random_range(0..=half.as_millis() as u64))
 }
 
+/// Told each time a provider makes the engine wait (a 429): a narrow hook
+/// for metrics, set with [`crate::Engine::observe_rate_limits`].
+pub trait RateLimitObserver: Send + Sync {
+    /// `plugin`'s gate closed for `wait`.
+    fn rate_limited(&self, plugin: &str, wait: Duration);
+}
+
 /// The rate gates of every plugin.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Gates {
     gates: Mutex<HashMap<String, Arc<RateGate>>>,
+    observer: Option<Arc<dyn RateLimitObserver>>,
+}
+
+impl std::fmt::Debug for Gates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gates").finish_non_exhaustive()
+    }
 }
 
 impl Gates {
+    /// Gates that tell `observer` of every wait.
+    pub fn observed(observer: Arc<dyn RateLimitObserver>) -> Gates {
+        Gates {
+            gates: Mutex::default(),
+            observer: Some(observer),
+        }
+    }
+
     /// The gate of `plugin`.
     pub fn of(&self, plugin: &str) -> Arc<RateGate> {
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,6 +95,9 @@ impl Gates {
             .map(Duration::from_millis)
             .unwrap_or_else(|| backoff(waits));
         self.of(plugin).close_for(wait);
+        if let Some(observer) = &self.observer {
+            observer.rate_limited(plugin, wait);
+        }
         wait
     }
 }

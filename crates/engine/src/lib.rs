@@ -131,6 +131,12 @@ impl Engine {
         }
     }
 
+    /// Tells `observer` each time a provider makes the engine wait.
+    pub fn observe_rate_limits(mut self, observer: Arc<dyn gate::RateLimitObserver>) -> Engine {
+        self.gates = Arc::new(Gates::observed(observer));
+        self
+    }
+
     /// From now on no run starts a new action: actions in flight finish,
     /// and every run returns with its unstarted nodes unrecorded (a
     /// `run.interrupted` audit record says so); resuming it later runs them.

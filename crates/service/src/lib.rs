@@ -96,7 +96,11 @@ impl Service {
             limiter::Limiter::new(config.server.rate_per_minute, config.server.rate_burst);
         let ctx = Context::over(config, models, store.clone());
         check_group_teams(&ctx)?;
-        let engine = Arc::new(ctx.engine(plugins.clone()));
+        let metrics = Arc::new(metrics::Metrics::new());
+        let engine = Arc::new(
+            ctx.engine(plugins.clone())
+                .observe_rate_limits(metrics.clone()),
+        );
         let supervisor = Supervisor::new(engine.clone());
         let open_runs = state::OpenRuns::of(store.as_ref())?;
         let state = AppState {
@@ -110,7 +114,7 @@ impl Service {
             playbooks,
             auth,
             limiter,
-            metrics: metrics::Metrics::new(),
+            metrics,
             ready: Default::default(),
             stopping: tokio::sync::watch::channel(false).0,
             listening_at: Default::default(),

@@ -46,6 +46,12 @@ struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    plugin: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FromLabels {
     from: String,
 }
@@ -77,8 +83,12 @@ pub struct Metrics {
     denied: Family<CodeLabels, Counter>,
     notifications: Family<NotifierLabels, Counter>,
     requests: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    calls: Family<CallLabels, Histogram, fn() -> Histogram>,
+    rate_limit_waits: Family<PluginLabels, Histogram, fn() -> Histogram>,
     approval_wait: Histogram,
     contain: Family<FromLabels, Histogram, fn() -> Histogram>,
+    /// When each action's first attempt was recorded (audit `at`, ms).
+    called_at: Mutex<HashMap<String, i64>>,
     /// When each action started waiting for an approval (audit `at`, ms).
     waiting_since: Mutex<HashMap<String, i64>>,
     /// The last audit seq observed.
@@ -105,6 +115,13 @@ impl Metrics {
         let requests = Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             seconds_histogram,
         );
+        let calls = Family::<CallLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            seconds_histogram,
+        );
+        let rate_limit_waits =
+            Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
         let approval_wait = seconds_histogram();
         let contain = Family::<FromLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             seconds_histogram,
@@ -146,6 +163,16 @@ impl Metrics {
             requests.clone(),
         );
         registry.register(
+            "plugin_call_seconds",
+            "From an action's first attempt to its outcome (retries and waits included), by plugin and action",
+            calls.clone(),
+        );
+        registry.register(
+            "rate_limit_wait_seconds",
+            "Waits a provider's 429 imposed on every call to its plugin, by plugin (since this start)",
+            rate_limit_waits.clone(),
+        );
+        registry.register(
             "approval_wait_seconds",
             "From an action needing approval to its answer",
             approval_wait.clone(),
@@ -165,9 +192,12 @@ impl Metrics {
             denied,
             notifications,
             requests,
+            calls,
+            rate_limit_waits,
             approval_wait,
             contain,
             waiting_since: Mutex::new(HashMap::new()),
+            called_at: Mutex::new(HashMap::new()),
             seen: Mutex::new(0),
         }
     }
@@ -243,8 +273,28 @@ impl Metrics {
                 let code = data["status"].as_u64().unwrap_or(0).to_string();
                 self.denied.get_or_create(&CodeLabels { code }).inc();
             }
+            "action.intent" => {
+                self.called_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(text(&data["action_key"]))
+                    .or_insert(record.at);
+            }
             "action.outcome" => {
                 let plugin = text(&data["plugin"]);
+                let called = self
+                    .called_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&text(&data["action_key"]));
+                if let Some(called) = called {
+                    self.calls
+                        .get_or_create(&CallLabels {
+                            plugin: plugin.clone(),
+                            action: text(&data["action"]),
+                        })
+                        .observe((record.at - called).max(0) as f64 / 1000.0);
+                }
                 self.actions
                     .get_or_create(&ActionLabels {
                         plugin: plugin.clone(),
@@ -324,5 +374,15 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| StoreError::Io(format!("encoding metrics: {e}")))?;
         Ok(text)
+    }
+}
+
+impl cordon_engine::gate::RateLimitObserver for Metrics {
+    fn rate_limited(&self, plugin: &str, wait: std::time::Duration) {
+        self.rate_limit_waits
+            .get_or_create(&PluginLabels {
+                plugin: plugin.to_string(),
+            })
+            .observe(wait.as_secs_f64());
     }
 }

@@ -83,7 +83,7 @@ pub struct AppState {
     /// Per-caller rate limits.
     pub limiter: Limiter,
     /// Prometheus metrics.
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// False until unfinished runs were resumed; false again while stopping.
     pub ready: AtomicBool,
     /// Set when the service stops: live event streams end.
