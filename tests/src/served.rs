@@ -115,3 +115,24 @@ pub fn audit(server: &Server, token: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// The playbook most service tests serve: revoke the agent's token (team
+/// nhi may at once) and disable its entity (which waits for an approval).
+pub fn agent_containment() -> String {
+    sims::playbook(
+        "agent-containment",
+        "nhi",
+        &[
+            sims::Step::new("revoke", "vault", "revoke-token", "token"),
+            sims::Step::new("disable", "vault", "disable-entity", "agent"),
+        ],
+    )
+}
+
+/// The agent's token and entity, as a signal names them.
+pub fn agent_identities(demo: &cordon_sim::vault::fixtures::VaultDemo) -> Value {
+    serde_json::json!([
+        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
+        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
+    ])
+}

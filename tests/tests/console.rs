@@ -8,9 +8,9 @@
 
 use cordon_e2e::browser::Browser;
 use cordon_e2e::oidc::Provider;
-use cordon_e2e::served::{audit, served, signal, tokens};
+use cordon_e2e::served::{agent_containment, agent_identities, audit, served, signal, tokens};
 use cordon_e2e::server::Server;
-use cordon_e2e::sims::{self, Step};
+use cordon_e2e::sims;
 use serde_json::json;
 use std::time::Duration;
 
@@ -48,14 +48,7 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     let provider = Provider::start();
     let (sim, demo) = sims::vault();
     let tokens = tokens();
-    let playbook = sims::playbook(
-        "agent-containment",
-        "nhi",
-        &[
-            Step::new("revoke", "vault", "revoke-token", "token"),
-            Step::new("disable", "vault", "disable-entity", "agent"),
-        ],
-    );
+    let playbook = agent_containment();
     let oidc = format!(
         "[server.oidc]\nissuer = \"{}\"\naudience = \"cordon\"\nprincipal_claim = \"email\"\n\
          console_client_id = \"cordon-console\"\nconsole_scope = \"openid email groups\"",
@@ -65,10 +58,7 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     let server = Server::start(&ws);
     provider.allow_console(&server.url);
 
-    let identities = json!([
-        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
-        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
-    ]);
+    let identities = agent_identities(&demo);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
     let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
     assert_eq!(

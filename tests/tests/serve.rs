@@ -5,7 +5,7 @@
 //! Every effect is checked in the simulator's own state.
 
 use cordon_e2e::cordon::Workspace;
-use cordon_e2e::served::{audit, served, signal, tokens};
+use cordon_e2e::served::{agent_containment, agent_identities, audit, served, signal, tokens};
 use cordon_e2e::server::{Server, next_event};
 use cordon_e2e::sims::{self, Sim, Step, VAULT_ROOT_TOKEN};
 use cordon_sim::vault::{TokenSpec, VaultConfig, VaultState};
@@ -16,14 +16,7 @@ use std::time::Duration;
 fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
     let (sim, demo) = sims::vault();
     let tokens = tokens();
-    let playbook = sims::playbook(
-        "agent-containment",
-        "nhi",
-        &[
-            Step::new("revoke", "vault", "revoke-token", "token"),
-            Step::new("disable", "vault", "disable-entity", "agent"),
-        ],
-    );
+    let playbook = agent_containment();
     let ws = served(&sim, &playbook, &tokens, "", 4);
     let server = Server::start(&ws);
     let events = server.events("", &tokens.nadia);
@@ -50,10 +43,7 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
         "{forbidden}"
     );
 
-    let identities = json!([
-        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
-        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
-    ]);
+    let identities = agent_identities(&demo);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
     let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
     let report = server.settled(&run_id, &tokens.nadia);

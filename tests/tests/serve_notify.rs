@@ -5,9 +5,9 @@
 //! recorded as delivered is sent again, and delivered ones are not.
 
 use cordon_e2e::hook::{Delivery, Hook};
-use cordon_e2e::served::{audit, served, signal, tokens};
+use cordon_e2e::served::{agent_containment, agent_identities, audit, served, signal, tokens};
 use cordon_e2e::server::Server;
-use cordon_e2e::sims::{self, Step};
+use cordon_e2e::sims;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -36,14 +36,7 @@ fn approvals_are_notified_with_retries_never_block_containment_and_survive_kill_
     let hook = Hook::start();
     let (sim, demo) = sims::vault();
     let tokens = tokens();
-    let playbook = sims::playbook(
-        "agent-containment",
-        "nhi",
-        &[
-            Step::new("revoke", "vault", "revoke-token", "token"),
-            Step::new("disable", "vault", "disable-entity", "agent"),
-        ],
-    );
+    let playbook = agent_containment();
     let notifiers = format!(
         "[[server.notifiers]]\nname = \"hook\"\nformat = \"json\"\nurl = \"{0}/json\"\n\
          authorization = \"env:HOOK_AUTH\"\nbackoff_ms = 20\n\
@@ -59,10 +52,7 @@ fn approvals_are_notified_with_retries_never_block_containment_and_survive_kill_
     hook.fail_next("/json", 2);
     let mut server = Server::start(&ws);
 
-    let identities = json!([
-        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
-        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
-    ]);
+    let identities = agent_identities(&demo);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
     let first = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
     // Containment went on while every notifier was failing or retrying.

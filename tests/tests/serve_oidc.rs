@@ -6,24 +6,16 @@
 
 use cordon_e2e::cordon::Workspace;
 use cordon_e2e::oidc::{Provider, kid};
-use cordon_e2e::served::{audit, served, signal, tokens};
+use cordon_e2e::served::{agent_containment, agent_identities, audit, served, signal, tokens};
 use cordon_e2e::server::Server;
 use cordon_e2e::sims::{self, Step};
-use serde_json::json;
 
 #[test]
 fn oidc_principals_act_as_themselves_and_forged_tokens_are_refused() {
     let provider = Provider::start();
     let (sim, demo) = sims::vault();
     let tokens = tokens();
-    let playbook = sims::playbook(
-        "agent-containment",
-        "nhi",
-        &[
-            Step::new("revoke", "vault", "revoke-token", "token"),
-            Step::new("disable", "vault", "disable-entity", "agent"),
-        ],
-    );
+    let playbook = agent_containment();
     let oidc = format!(
         "[server.oidc]\nissuer = \"{}\"\naudience = \"cordon\"\nprincipal_claim = \"email\"\n\
          [server.oidc.teams]\n\"nhi-governance\" = \"nhi\"",
@@ -32,10 +24,7 @@ fn oidc_principals_act_as_themselves_and_forged_tokens_are_refused() {
     let ws = served(&sim, &playbook, &tokens, &oidc, 4);
     let server = Server::start(&ws);
 
-    let identities = json!([
-        { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
-        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
-    ]);
+    let identities = agent_identities(&demo);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
     let run_id = accepted["runs"][0]["run_id"].as_str().unwrap().to_string();
     assert_eq!(
