@@ -14,6 +14,7 @@ pub struct Server {
     pub url: String,
     /// The CA certificate (PEM) the server's certificate chains to, over TLS.
     ca: Option<Vec<u8>>,
+    client: std::sync::OnceLock<reqwest::blocking::Client>,
     /// Lines the server writes to stderr after its listening line.
     stderr: std::sync::Mutex<mpsc::Receiver<String>>,
 }
@@ -66,6 +67,7 @@ impl Server {
         };
         let server = Server {
             ca: ca.map(<[u8]>::to_vec),
+            client: std::sync::OnceLock::new(),
             child,
             url,
             stderr: std::sync::Mutex::new(rx),
@@ -112,14 +114,20 @@ impl Server {
         }
     }
 
+    /// One client (and its pool of connections) for every request.
     fn client(&self) -> reqwest::blocking::Client {
-        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(120));
-        if let Some(ca) = &self.ca {
-            builder = builder.add_root_certificate(
-                reqwest::Certificate::from_pem(ca).expect("a PEM CA certificate"),
-            );
-        }
-        builder.build().expect("client")
+        self.client
+            .get_or_init(|| {
+                let mut builder =
+                    reqwest::blocking::Client::builder().timeout(Duration::from_secs(120));
+                if let Some(ca) = &self.ca {
+                    builder = builder.add_root_certificate(
+                        reqwest::Certificate::from_pem(ca).expect("a PEM CA certificate"),
+                    );
+                }
+                builder.build().expect("client")
+            })
+            .clone()
     }
 
     /// A request to the server as `token` (none: unauthenticated).
