@@ -171,6 +171,7 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
         .find(|r| r["kind"] == "signal.submitted")
         .unwrap();
     assert_eq!(submitted["principal"], "detector@acme.example");
+    assert_eq!(submitted["data"]["runs"], json!([run_id]));
 
     // More of the CLI against the server: the review, grants, restore by the
     // owner, and `cordon run` of the server's own playbook.

@@ -9,28 +9,49 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub fn run() -> Result<()> {
+/// The sections, in the order they run.
+pub const SECTIONS: &[&str] = &["startup", "per-action", "incident", "vault", "serve"];
+
+/// Runs every section, or only those named in `only`.
+pub fn run(only: &[String]) -> Result<()> {
+    if let Some(unknown) = only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        bail!(
+            "unknown bench section `{unknown}`: use {}",
+            SECTIONS.join(", ")
+        );
+    }
+    let wanted = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
     crate::build()?;
-    println!(
-        "==> start-up (cordon plugins list: load, verify, compile or load from cache, describe)"
-    );
-    startup()?;
-    println!(
-        "\n==> per-action overhead (noop plugin action: decision, durable intent, instantiate, call, durable outcome)"
-    );
-    per_action()?;
-    println!(
-        "\n==> the cross-provider AI-agent incident (moto + Vault, Okta, CyberArk simulators)"
-    );
-    crate::bench_incident::run()?;
-    println!(
-        "\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)"
-    );
-    crate::bench_vault::run(5000, 16)?;
-    println!(
-        "\n==> cordon serve: signal intake, latency to the provider, live-event fan-out (Vault simulator)"
-    );
-    crate::bench_serve::run()?;
+    if wanted("startup") {
+        println!(
+            "==> start-up (cordon plugins list: load, verify, compile or load from cache, describe)"
+        );
+        startup()?;
+    }
+    if wanted("per-action") {
+        println!(
+            "\n==> per-action overhead (noop plugin action: decision, durable intent, instantiate, call, durable outcome)"
+        );
+        per_action()?;
+    }
+    if wanted("incident") {
+        println!(
+            "\n==> the cross-provider AI-agent incident (moto + Vault, Okta, CyberArk simulators)"
+        );
+        crate::bench_incident::run()?;
+    }
+    if wanted("vault") {
+        println!(
+            "\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)"
+        );
+        crate::bench_vault::run(5000, 16)?;
+    }
+    if wanted("serve") {
+        println!(
+            "\n==> cordon serve: signal intake, latency to the provider, live-event fan-out (Vault simulator)"
+        );
+        crate::bench_serve::run()?;
+    }
     Ok(())
 }
 

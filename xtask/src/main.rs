@@ -35,7 +35,7 @@ fn main() -> Result<()> {
         "build" => build(),
         "test" => test(&rest),
         "demo" => demo::run(),
-        "bench" => bench::run(),
+        "bench" => bench::run(&rest),
         _ => {
             eprintln!("usage: cargo xtask <setup|build|test|demo|bench>");
             eprintln!(
@@ -45,7 +45,7 @@ fn main() -> Result<()> {
             eprintln!("  test    build, then run every test (extra args go to cargo test)");
             eprintln!("  demo    build, then contain a leaked AWS access key against moto");
             eprintln!(
-                "  bench   build, then measure start-up and per-action overhead (ratios to baselines)"
+                "  bench [SECTION..]  build, then measure (ratios to baselines); sections: startup, per-action, incident, vault, serve"
             );
             if task == "help" {
                 Ok(())

@@ -172,7 +172,7 @@ impl Engine {
     /// Records a new run and executes it. The playbook must have been checked
     /// against the loaded plugins and its trigger against the signal.
     pub async fn start(&self, request: RunRequest) -> Result<RunRecord, EngineError> {
-        let (run, playbook, signal) = self.record_start(request).await?;
+        let (run, playbook, signal) = self.record_start(request, |_| Vec::new()).await?;
         self.execute(run, playbook, signal).await
     }
 
@@ -180,12 +180,23 @@ impl Engine {
     /// executes it. A service answers a submitted signal with the run's id
     /// as soon as this returns.
     pub async fn begin(&self, request: RunRequest) -> Result<RunRecord, EngineError> {
-        Ok(self.record_start(request).await?.0)
+        Ok(self.record_start(request, |_| Vec::new()).await?.0)
+    }
+
+    /// [`Engine::begin`], committing the audit records `also` makes for the
+    /// new run in the same batch (one durable write instead of two).
+    pub async fn begin_with(
+        &self,
+        request: RunRequest,
+        also: impl FnOnce(&RunRecord) -> Vec<AuditEntry>,
+    ) -> Result<RunRecord, EngineError> {
+        Ok(self.record_start(request, also).await?.0)
     }
 
     async fn record_start(
         &self,
         request: RunRequest,
+        also: impl FnOnce(&RunRecord) -> Vec<AuditEntry>,
     ) -> Result<(RunRecord, Playbook, Signal), EngineError> {
         let run = RunRecord {
             run_id: new_run_id(),
@@ -216,7 +227,10 @@ impl Engine {
             },
         };
         let batch = Batch::new().audit(run_entry(&run, started)).run(&run);
-        let batch = self.authority.signal_received(signal, &run.run_id, batch)?;
+        let mut batch = self.authority.signal_received(signal, &run.run_id, batch)?;
+        for entry in also(&run) {
+            batch = batch.audit(entry);
+        }
         self.store.commit(batch).await?;
         tracing::info!(run_id = %run.run_id, playbook = %run.playbook, "run started");
         Ok((run, request.playbook, request.signal))

@@ -23,7 +23,7 @@ use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
 /// A run a signal started (or the unfinished one it joined).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartedRun {
     /// The run.
     pub run_id: String,
@@ -70,18 +70,32 @@ pub async fn submit_signal(
         runs: Vec::new(),
         not_fired: Vec::new(),
     };
+    let mut firing = Vec::new();
     for served in state.playbooks.values() {
         match served.playbook.trigger.accepts(&signal) {
             Err(reason) => accepted.not_fired.push(NotFired {
                 playbook: served.playbook.name.clone(),
                 reason: reason.to_string(),
             }),
-            Ok(()) => accepted
-                .runs
-                .push(start(&state, served, &signal, &body, false).await?),
+            Ok(()) => firing.push(served),
         }
     }
-    audit_submission(&state, &caller, &signal, &accepted.runs).await?;
+    // The last run begun records the submission in its own commit.
+    let mut audited = false;
+    let count = firing.len();
+    for (i, served) in firing.into_iter().enumerate() {
+        let submission = (i + 1 == count).then(|| Submission {
+            caller: &caller,
+            signal: &signal,
+            earlier: accepted.runs.clone(),
+        });
+        let (run, recorded) = start(&state, served, &signal, &body, false, submission).await?;
+        audited |= recorded;
+        accepted.runs.push(run);
+    }
+    if !audited {
+        audit_submission(&state, &caller, &signal, &accepted.runs).await?;
+    }
     let verdict = if accepted.runs.is_empty() {
         "not-fired"
     } else {
@@ -150,7 +164,20 @@ pub async fn submit_run(
             Vec::new(),
         ));
     }
-    let run = start(&state, served, &signal, &text, submission.dry_run).await?;
+    let submitted = Submission {
+        caller: &caller,
+        signal: &signal,
+        earlier: Vec::new(),
+    };
+    let (run, audited) = start(
+        &state,
+        served,
+        &signal,
+        &text,
+        submission.dry_run,
+        Some(submitted),
+    )
+    .await?;
     if run.existing {
         let open = state.store.run(&run.run_id)?;
         return Err(Problem::conflict(format!(
@@ -161,7 +188,9 @@ pub async fn submit_run(
             open.status.as_str()
         )));
     }
-    audit_submission(&state, &caller, &signal, std::slice::from_ref(&run)).await?;
+    if !audited {
+        audit_submission(&state, &caller, &signal, std::slice::from_ref(&run)).await?;
+    }
     Ok((StatusCode::ACCEPTED, axum::Json(run)))
 }
 
@@ -169,45 +198,85 @@ fn parse_signal(text: &str) -> Result<Signal, Problem> {
     Signal::parse(&SourceFile::from_text("request body", text)).map_err(|e| Problem::from_input(&e))
 }
 
-/// Starts a run of `served` for `signal` unless an unfinished one exists.
+/// Who submitted a signal, and the runs it started before this one: the
+/// `signal.submitted` record a new run commits with its start.
+struct Submission<'a> {
+    caller: &'a Caller,
+    signal: &'a Signal,
+    earlier: Vec<StartedRun>,
+}
+
+impl Submission<'_> {
+    fn entry(&self, runs: &[StartedRun]) -> AuditEntry {
+        let event = AuditEvent::SignalSubmitted {
+            signal: self.signal.id.clone(),
+            runs: runs.iter().map(|r| r.run_id.clone()).collect(),
+            from: self.caller.from.clone(),
+        };
+        AuditEntry::new(event)
+            .incident(self.signal.incident.clone())
+            .by(self.caller.name())
+    }
+}
+
+/// Starts a run of `served` for `signal` unless an unfinished one exists;
+/// whether it recorded `submission` with the new run.
 async fn start(
     state: &Arc<AppState>,
     served: &ServedPlaybook,
     signal: &Signal,
     signal_source: &str,
     dry_run: bool,
-) -> Result<StartedRun, Problem> {
+    submission: Option<Submission<'_>>,
+) -> Result<(StartedRun, bool), Problem> {
     let playbook = &served.playbook;
     let slot = state.open_runs.slot(&playbook.name, &signal.id);
     let mut open = slot.lock().await;
     if let Some(run_id) = open.as_ref()
         && !state.store.run(run_id)?.status.is_finished()
     {
-        return Ok(StartedRun {
+        let existing = StartedRun {
             run_id: run_id.clone(),
             playbook: playbook.name.clone(),
             existing: true,
-        });
+        };
+        return Ok((existing, false));
     }
+    let audited = submission.is_some();
+    let request = RunRequest {
+        playbook: playbook.clone(),
+        signal: signal.clone(),
+        signal_source: signal_source.to_string(),
+        dry_run,
+        principal: automation_principal(&playbook.owner),
+    };
     let run = state
         .engine
-        .begin(RunRequest {
-            playbook: playbook.clone(),
-            signal: signal.clone(),
-            signal_source: signal_source.to_string(),
-            dry_run,
-            principal: automation_principal(&playbook.owner),
+        .begin_with(request, |run| {
+            submission
+                .map(|s| {
+                    let mut runs = s.earlier.clone();
+                    runs.push(StartedRun {
+                        run_id: run.run_id.clone(),
+                        playbook: playbook.name.clone(),
+                        existing: false,
+                    });
+                    s.entry(&runs)
+                })
+                .into_iter()
+                .collect()
         })
         .await
         .map_err(Problem::internal)?;
     *open = Some(run.run_id.clone());
     drop(open);
     state.supervisor.execute(&run.run_id);
-    Ok(StartedRun {
+    let started = StartedRun {
         run_id: run.run_id,
         playbook: playbook.name.clone(),
         existing: false,
-    })
+    };
+    Ok((started, audited))
 }
 
 async fn audit_submission(
@@ -216,15 +285,15 @@ async fn audit_submission(
     signal: &Signal,
     runs: &[StartedRun],
 ) -> Result<(), Problem> {
-    let event = AuditEvent::SignalSubmitted {
-        signal: signal.id.clone(),
-        runs: runs.iter().map(|r| r.run_id.clone()).collect(),
-        from: caller.from.clone(),
+    let submission = Submission {
+        caller,
+        signal,
+        earlier: Vec::new(),
     };
-    let entry = AuditEntry::new(event)
-        .incident(signal.incident.clone())
-        .by(caller.name());
-    state.store.commit(Batch::new().audit(entry)).await?;
+    state
+        .store
+        .commit(Batch::new().audit(submission.entry(runs)))
+        .await?;
     Ok(())
 }
 
