@@ -110,7 +110,10 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     // The approvals queue: approve by clicking, as nadia.
     browser.click("a[data-view=approvals]");
     browser.wait_for("button[id^=approve-]");
-    assert_eq!(browser.find("#approval-count").unwrap().text(), "1");
+    browser.wait("the approvals badge to count 1", |b| {
+        b.find("#approval-count")
+            .filter(|count| count.text() == "1")
+    });
     accessible(&browser, "approvals");
     browser.screenshot("04-approvals");
     browser.click("button[id^=approve-]");
@@ -181,8 +184,32 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
         );
     }
 
-    // Sign out; mallory signs in with an API token. The authority model
-    // refuses her approval, and the page shows why.
+    // Nadia rejects the second run's action, giving a reason in the dialog.
+    browser.open(&format!("{}/console/#/approvals", server.url));
+    browser.click("button[id^=reject-]");
+    browser
+        .wait_for("#reject-reason")
+        .type_text("a false positive");
+    browser.screenshot("07-reject");
+    browser.click("#reject-confirm");
+    browser.wait_text("Rejected disable");
+    server.wait_until("the second run to end", Duration::from_secs(30), || {
+        let status = server.get(&format!("/v1/runs/{second_run}"), &tokens.nadia)["status"].clone();
+        status != "awaiting-approval" && status != "running"
+    });
+    let rejected = audit(&server, &tokens.nadia)
+        .into_iter()
+        .find(|r| r["kind"] == "approval.rejected")
+        .expect("the rejection is audited");
+    assert_eq!(rejected["principal"], "nadia@acme.example");
+    assert_eq!(rejected["run_id"], second_run.as_str());
+
+    // A third signal waits for an approval. Sign out; mallory signs in with
+    // an API token. The authority model refuses her approval, and the page
+    // shows why.
+    let mut third = second.clone();
+    third["id"] = json!("sig-e2e-3");
+    server.post("/v1/signals", &tokens.detector, &third);
     browser.click("#sign-out");
     browser.wait_for("#token").type_text(&tokens.mallory);
     browser.click("#token-form button");
@@ -193,7 +220,7 @@ fn the_console_signs_in_acts_as_the_signed_in_principal_and_updates_live() {
     browser.open(&format!("{}/console/#/approvals", server.url));
     browser.click("button[id^=approve-]");
     browser.wait_text("HTTP 403");
-    browser.screenshot("07-refused");
+    browser.screenshot("08-refused");
     assert!(!entity().disabled, "mallory's click changed nothing");
     let html = browser
         .script("return document.documentElement.outerHTML;", json!([]))
