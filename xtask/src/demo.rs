@@ -20,6 +20,7 @@ use crate::root;
 use anyhow::{Context, Result, bail};
 use cordon_e2e::cordon::PluginEntry;
 use cordon_e2e::moto::{Moto, Operator};
+use cordon_e2e::served::token;
 use cordon_e2e::server::Server;
 use cordon_e2e::sims::{self, CYBERARK_USER, OKTA_API_TOKEN, VAULT_ROOT_TOKEN};
 use serde_json::Value;
@@ -103,8 +104,8 @@ pub fn run() -> Result<()> {
     };
     // The detector may only submit signals; nadia (team nhi, the owner of
     // the key the agent shares with a human) reads and answers.
-    let (detector_entry, detector) = token("detector", "detector@acme.example", &["signals"])?;
-    let (nadia_entry, nadia) = token("nadia", OWNER_OF_SHARED_KEY, &["read", "respond"])?;
+    let (detector_entry, detector) = token("detector", "detector@acme.example", &["signals"]);
+    let (nadia_entry, nadia) = token("nadia", OWNER_OF_SHARED_KEY, &["read", "respond"]);
     let tokens = demo.join("tokens.txt");
     std::fs::write(
         &tokens,
@@ -227,31 +228,6 @@ pub fn run() -> Result<()> {
     println!("cordon serve stopped ({status}); the runs stay in target/demo/cordon-data.");
     drop((vault, okta, cyberark, moto));
     Ok(())
-}
-
-/// A new API token: (its config entry, its value).
-fn token(id: &str, principal: &str, scopes: &[&str]) -> Result<(String, String)> {
-    let mut args = vec!["token", "create", "--id", id, "--principal", principal];
-    let flags: Vec<String> = scopes.iter().map(|s| format!("--scope={s}")).collect();
-    args.extend(flags.iter().map(String::as_str));
-    let output = Command::new(crate::bin_dir().join("cordon"))
-        .args(&args)
-        .current_dir(root())
-        .output()
-        .context("running cordon token create")?;
-    if !output.status.success() {
-        bail!(
-            "cordon token create: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let value = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let entry = String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .skip_while(|l| !l.starts_with("[[server.tokens]]"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok((entry, value))
 }
 
 /// Only the owner may read the file of tokens.
