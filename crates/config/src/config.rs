@@ -176,24 +176,14 @@ fn validate_plugin(
 
     let mut secrets = BTreeMap::new();
     for (secret, reference) in &raw.secrets {
-        let (line, column) = source.line_col(reference.span().start);
-        let location = format!("{}:{line}:{column}", source.path.display());
-        let parsed = match reference.get_ref().split_once(':') {
-            Some(("env", var)) if !var.is_empty() => Ok(SecretSource::Env(var.to_string())),
-            Some(("file", path)) if !path.is_empty() => Ok(SecretSource::File(base.join(path))),
-            _ => Err(
-                "must be a reference `env:NAME` or `file:PATH`, never the secret itself"
-                    .to_string(),
-            ),
-        };
-        match parsed {
-            Ok(source) => {
-                secrets.insert(secret.clone(), SecretRef { source, location });
+        match secret_ref(reference, source, base) {
+            Some(found) => {
+                secrets.insert(secret.clone(), found);
             }
-            Err(message) => errors.push(source.error_at(
+            None => errors.push(source.error_at(
                 Some(reference.span()),
                 format!("plugins.{name}.secrets.{secret}"),
-                message,
+                SECRET_REF_HINT,
             )),
         }
     }
@@ -237,6 +227,27 @@ fn validate_plugin(
         config: raw.config,
         limits,
     })
+}
+
+/// What a secret reference must look like.
+pub(crate) const SECRET_REF_HINT: &str =
+    "must be a reference `env:NAME` or `file:PATH`, never the secret itself";
+
+/// The secret `reference` names (`env:NAME`, or `file:PATH` relative to
+/// `base`), located in `source` for later errors; `None` if it is not one.
+pub(crate) fn secret_ref(
+    reference: &Spanned<String>,
+    source: &SourceFile,
+    base: &Path,
+) -> Option<SecretRef> {
+    let (line, column) = source.line_col(reference.span().start);
+    let location = format!("{}:{line}:{column}", source.path.display());
+    let source = match reference.get_ref().split_once(':') {
+        Some(("env", var)) if !var.is_empty() => SecretSource::Env(var.to_string()),
+        Some(("file", path)) if !path.is_empty() => SecretSource::File(base.join(path)),
+        _ => return None,
+    };
+    Some(SecretRef { source, location })
 }
 
 #[cfg(test)]

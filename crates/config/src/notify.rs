@@ -11,7 +11,8 @@
 //! # backoff_ms = 500                # the first wait; each next one doubles (at most 30 s)
 //! ```
 
-use crate::{SecretRef, SecretSource};
+use crate::SecretRef;
+use crate::config::{SECRET_REF_HINT, secret_ref};
 use cordon_input::diagnostic::{InputError, SourceFile};
 use serde::Deserialize;
 use std::path::Path;
@@ -64,17 +65,6 @@ pub(crate) struct RawNotifier {
     max_attempts: Option<Spanned<u32>>,
     #[serde(default)]
     backoff_ms: Option<Spanned<u64>>,
-}
-
-fn secret_ref(text: &Spanned<String>, source: &SourceFile, base: &Path) -> Option<SecretRef> {
-    let (line, column) = source.line_col(text.span().start);
-    let location = format!("{}:{line}:{column}", source.path.display());
-    let source = match text.get_ref().split_once(':') {
-        Some(("env", var)) if !var.is_empty() => SecretSource::Env(var.to_string()),
-        Some(("file", path)) if !path.is_empty() => SecretSource::File(base.join(path)),
-        _ => return None,
-    };
-    Some(SecretRef { source, location })
 }
 
 pub(crate) fn validate(
@@ -133,11 +123,7 @@ pub(crate) fn validate(
         let authorization = raw.authorization.as_ref().and_then(|a| {
             let found = secret_ref(a, source, base);
             if found.is_none() {
-                error(
-                    a.span(),
-                    "authorization",
-                    "must be a reference `env:NAME` or `file:PATH`, never the secret itself",
-                );
+                error(a.span(), "authorization", SECRET_REF_HINT);
             }
             found
         });
