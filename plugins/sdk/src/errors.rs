@@ -12,9 +12,17 @@ use crate::http::Response;
 /// 401/403 → unauthorized, 404 → not found, 429 → rate limited (honouring
 /// `Retry-After`, or a rate-limit reset header, see
 /// [`crate::ratelimit::wait_ms`]), 5xx and 408 → transient, other 4xx →
-/// invalid.
+/// invalid. A 403 that is a rate limit (GitHub's: a `Retry-After`, or a spent
+/// `X-RateLimit-Remaining`, see [`crate::ratelimit::refusal_wait_ms`]) is
+/// rate limited too.
 pub fn from_status(response: &Response, message: impl Into<String>) -> ProviderError {
     let message = format!("HTTP {}: {}", response.status, message.into());
+    if let Some(wait) = crate::ratelimit::refusal_wait_ms(response) {
+        return ProviderError::RateLimited(RateLimit {
+            retry_after_ms: wait,
+            detail: message,
+        });
+    }
     match response.status {
         401 | 403 => ProviderError::Unauthorized(message),
         404 => ProviderError::NotFound(message),
@@ -44,6 +52,7 @@ pub fn retry_after_ms(response: &Response) -> Option<u64> {
 ///
 /// | shape | who |
 /// |---|---|
+/// | `{"message","errors":[{"field","code"}]}` | GitHub (422 validation) |
 /// | `{"errors":["…", …]}` | HashiCorp Vault, Consul |
 /// | `{"errorCode","errorSummary","errorCauses":[{"errorSummary"}]}` | Okta |
 /// | `{"ErrorCode","ErrorMessage"}` | CyberArk PVWA |
@@ -68,6 +77,34 @@ pub fn json_error(body: &[u8]) -> (Option<String>, String) {
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
+    // GitHub: {"message": "Validation Failed", "errors": [{"resource",
+    // "field", "code"[, "message"]} | "…"], "documentation_url"}.
+    if let (Some(message), Some(errors)) = (
+        value.get("message").and_then(s),
+        value.get("errors").and_then(|e| e.as_array()),
+    ) {
+        let details: Vec<String> = errors
+            .iter()
+            .filter_map(|e| {
+                s(e).map(str::to_string)
+                    .or_else(|| e.get("message").and_then(s).map(str::to_string))
+                    .or_else(|| {
+                        let code = e.get("code").and_then(s)?;
+                        Some(match e.get("field").and_then(s) {
+                            Some(field) => format!("{field}: {code}"),
+                            None => code.to_string(),
+                        })
+                    })
+            })
+            .collect();
+        let message = if details.is_empty() {
+            message.to_string()
+        } else {
+            format!("{message} ({})", details.join("; "))
+        };
+        let code = value.get("status").and_then(code_of);
+        return (code, tidy(&message));
+    }
     // Vault: {"errors": [...]}, possibly empty.
     if let Some(errors) = value.get("errors").and_then(|e| e.as_array()) {
         let messages: Vec<&str> = errors
@@ -262,6 +299,41 @@ mod tests {
     }
 
     #[test]
+    fn a_403_that_is_a_rate_limit_waits_as_asked() {
+        match from_status(&response(403, &[("Retry-After", "2")]), "secondary") {
+            ProviderError::RateLimited(r) => assert_eq!(r.retry_after_ms, Some(2000)),
+            other => panic!("{other:?}"),
+        }
+        let reset = (crate::time::unix_now() + 5).to_string();
+        match from_status(
+            &response(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset),
+                ],
+            ),
+            "primary",
+        ) {
+            ProviderError::RateLimited(r) => {
+                assert!((5000..=7000).contains(&r.retry_after_ms.unwrap()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let budget_left = response(
+            403,
+            &[
+                ("x-ratelimit-remaining", "12"),
+                ("x-ratelimit-reset", &reset),
+            ],
+        );
+        assert!(matches!(
+            from_status(&budget_left, "no"),
+            ProviderError::Unauthorized(_)
+        ));
+    }
+
+    #[test]
     fn every_error_has_a_message() {
         assert_eq!(message(&invalid("bad")), "bad");
         let limited = from_status(&response(429, &[]), "slow");
@@ -307,6 +379,25 @@ mod tests {
         assert_eq!(
             parsed(r#"{"errors":[]}"#),
             (None, "(no error message)".into())
+        );
+        assert_eq!(
+            parsed(
+                r#"{"message":"Validation Failed","errors":[{"resource":"Issue","field":"title","code":"missing_field"}],"documentation_url":"https://docs.github.com/rest","status":"422"}"#
+            ),
+            (
+                Some("422".into()),
+                "Validation Failed (title: missing_field)".into()
+            )
+        );
+        assert_eq!(
+            parsed(
+                r#"{"message":"Validation Failed","errors":[{"resource":"PublicKey","code":"custom","field":"key","message":"key is already in use"}]}"#
+            ),
+            (None, "Validation Failed (key is already in use)".into())
+        );
+        assert_eq!(
+            parsed(r#"{"message":"Validation Failed","errors":[]}"#),
+            (None, "Validation Failed".into())
         );
         assert_eq!(
             parsed(

@@ -9,6 +9,9 @@ use crate::ProviderError;
 use std::time::Duration;
 use wstd::http::{Body, Client, ErrorCode};
 
+/// The `User-Agent` sent when a plugin sets none.
+pub const USER_AGENT: &str = concat!("cordon-plugin-sdk/", env!("CARGO_PKG_VERSION"));
+
 /// HTTP methods plugins use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -74,8 +77,18 @@ impl Request {
         Request::new(Method::Patch, url)
     }
 
-    /// Adds a header.
+    /// Sets a header, replacing any earlier value of the same name
+    /// (case-insensitive): a plugin's `Accept` replaces the default one.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Request {
+        let name = name.into();
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Adds a header even if one of that name is already set (for the rare
+    /// header that may repeat).
+    pub fn append_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Request {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -119,6 +132,27 @@ impl Request {
         &self.body
     }
 
+    /// The headers as they go out: those set, plus a `User-Agent` when none
+    /// is (some APIs, GitHub's among them, refuse requests without one) and
+    /// the body's `Content-Length` (a fixed body is never sent chunked; a
+    /// `POST`, `PUT` or `PATCH` without a body says `Content-Length: 0`).
+    pub fn wire_headers(&self) -> Vec<(String, String)> {
+        let mut headers = self.headers.clone();
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        if !has(&headers, "user-agent") {
+            headers.push(("user-agent".to_string(), USER_AGENT.to_string()));
+        }
+        let carries_body = !self.body.is_empty()
+            || matches!(self.method, Method::Post | Method::Put | Method::Patch);
+        if carries_body {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+            headers.push(("content-length".to_string(), self.body.len().to_string()));
+        }
+        headers
+    }
+
     /// Sends the request and reads the whole response.
     pub fn send(self) -> Result<Response, ProviderError> {
         let method = self.method;
@@ -131,7 +165,7 @@ impl Request {
         let mut builder = wstd::http::Request::builder()
             .method(self.method.as_str())
             .uri(&self.url);
-        for (name, value) in &self.headers {
+        for (name, value) in &self.wire_headers() {
             builder = builder.header(name.as_str(), value.as_str());
         }
         let request = builder.body(Body::from(self.body))?;
@@ -217,5 +251,59 @@ impl Response {
                 self.status
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(headers: &[(String, String)], name: &str) -> Vec<String> {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_header_set_twice_goes_out_once() {
+        let request = Request::get("https://x/")
+            .header("accept", "application/json")
+            .header("Accept", "application/vnd.github+json");
+        assert_eq!(
+            names(&request.wire_headers(), "accept"),
+            ["application/vnd.github+json"]
+        );
+        let repeated = Request::get("https://x/")
+            .append_header("x-tag", "a")
+            .append_header("x-tag", "b");
+        assert_eq!(names(&repeated.wire_headers(), "x-tag"), ["a", "b"]);
+    }
+
+    #[test]
+    fn every_request_names_its_user_agent_unless_the_plugin_does() {
+        let default = Request::get("https://x/").wire_headers();
+        assert_eq!(names(&default, "user-agent"), [USER_AGENT]);
+        assert!(USER_AGENT.starts_with("cordon-plugin-sdk/"));
+        let own = Request::get("https://x/")
+            .header("User-Agent", "acme-cordon/1.0")
+            .wire_headers();
+        assert_eq!(names(&own, "user-agent"), ["acme-cordon/1.0"]);
+    }
+
+    #[test]
+    fn fixed_bodies_carry_their_length() {
+        let json = Request::post("https://x/").json(&serde_json::json!({"a": 1}));
+        assert_eq!(names(&json.wire_headers(), "content-length"), ["7"]);
+        let empty_put = Request::put("https://x/users/u/suspended");
+        assert_eq!(names(&empty_put.wire_headers(), "content-length"), ["0"]);
+        let get = Request::get("https://x/");
+        assert!(names(&get.wire_headers(), "content-length").is_empty());
+        let delete_with_body = Request::delete("https://x/grant").body("{}");
+        assert_eq!(
+            names(&delete_with_body.wire_headers(), "content-length"),
+            ["2"]
+        );
     }
 }

@@ -76,6 +76,26 @@ pub fn wait_ms(response: &Response) -> Option<u64> {
     Some(crate::errors::wait_until_ms(reset))
 }
 
+/// Whether an unsuccessful answer is a rate limit, and how long it asks us
+/// to wait: `Some(wait)` for a 429 (wait as [`wait_ms`]), and for a 403 that
+/// carries a `Retry-After` (GitHub's secondary rate limits) or a spent
+/// `X-RateLimit-Remaining: 0` with its reset (GitHub's primary limit);
+/// `None` for anything else, a 403 that is a real refusal included.
+pub fn refusal_wait_ms(response: &Response) -> Option<Option<u64>> {
+    match response.status {
+        429 => Some(wait_ms(response)),
+        403 => {
+            if let Some(ms) = crate::errors::retry_after_ms(response) {
+                return Some(Some(ms));
+            }
+            let spent = header_u64(response, REMAINING) == Some(0);
+            let reset = header_u64(response, RESET)?;
+            spent.then(|| Some(crate::errors::wait_until_ms(reset)))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,11 @@ pub struct ApiError {
     pub code: Option<String>,
     /// The provider's error message (one line).
     pub message: String,
-    /// For a 429: how long the provider asked us to wait.
+    /// Whether the answer is a rate limit: a 429, or a 403 with a
+    /// `Retry-After` or a spent budget (GitHub), see
+    /// [`crate::ratelimit::refusal_wait_ms`].
+    pub rate_limited: bool,
+    /// For a rate limit: how long the provider asked us to wait.
     pub wait_ms: Option<u64>,
 }
 
@@ -61,9 +65,8 @@ impl ApiError {
             status: response.status,
             code,
             message,
-            wait_ms: (response.status == 429)
-                .then(|| crate::ratelimit::wait_ms(response))
-                .flatten(),
+            rate_limited: crate::ratelimit::refusal_wait_ms(response).is_some(),
+            wait_ms: crate::ratelimit::refusal_wait_ms(response).flatten(),
         }
     }
 
@@ -95,18 +98,20 @@ impl ApiError {
         )
     }
 
-    /// The usual mapping: 401/403 → unauthorized, 404 → not found, 429 →
-    /// rate limited (with the provider's wait), 408 and 5xx → transient,
-    /// other statuses → invalid.
+    /// The usual mapping: a rate limit (429, or a rate-limiting 403) →
+    /// rate limited (with the provider's wait), 401/403 → unauthorized, 404 →
+    /// not found, 408 and 5xx → transient, other statuses → invalid.
     pub fn to_provider_error(&self) -> ProviderError {
         let message = self.summary();
+        if self.rate_limited || self.status == 429 {
+            return ProviderError::RateLimited(RateLimit {
+                retry_after_ms: self.wait_ms,
+                detail: message,
+            });
+        }
         match self.status {
             401 | 403 => ProviderError::Unauthorized(message),
             404 => ProviderError::NotFound(message),
-            429 => ProviderError::RateLimited(RateLimit {
-                retry_after_ms: self.wait_ms,
-                detail: message,
-            }),
             408 | 500..=599 => ProviderError::Transient(message),
             _ => ProviderError::Invalid(message),
         }
@@ -288,9 +293,58 @@ impl Api {
         self.send(Method::Patch, path, Some(body))
     }
 
+    /// `PUT` with a JSON body.
+    pub fn put_json(
+        &self,
+        path: &ApiPath,
+        body: &serde_json::Value,
+    ) -> Result<Response, CallError> {
+        self.send(Method::Put, path, Some(body))
+    }
+
+    /// `PUT` without a body (sent with `Content-Length: 0`).
+    pub fn put_empty(&self, path: &ApiPath) -> Result<Response, CallError> {
+        self.send(Method::Put, path, None)
+    }
+
     /// `DELETE`.
     pub fn delete(&self, path: &ApiPath) -> Result<Response, CallError> {
         self.send(Method::Delete, path, None)
+    }
+
+    /// `DELETE` with a JSON body (e.g. GitHub's OAuth grant revocation).
+    pub fn delete_json(
+        &self,
+        path: &ApiPath,
+        body: &serde_json::Value,
+    ) -> Result<Response, CallError> {
+        self.send(Method::Delete, path, Some(body))
+    }
+
+    /// Sends `User-Agent: <value>` (the SDK's own is sent otherwise).
+    pub fn user_agent(self, value: &str) -> Api {
+        self.header("user-agent", value)
+    }
+
+    /// The request [`Api::send`] would send: `Accept: application/json`
+    /// unless the API sets its own `Accept`, the API's headers, the body.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &ApiPath,
+        body: Option<&serde_json::Value>,
+    ) -> Request {
+        let mut request = Request::new(method, self.url(path)).header("accept", "application/json");
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        request
     }
 
     /// Sends a request; a 2xx answer is `Ok`, anything else an [`ApiError`].
@@ -315,17 +369,10 @@ impl Api {
                 budget.reset_epoch_secs
             ))));
         }
-        let mut request = Request::new(method, self.url(path)).header("accept", "application/json");
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        if let Some(timeout) = self.timeout {
-            request = request.timeout(timeout);
-        }
-        let response = request.send().map_err(CallError::Local)?;
+        let response = self
+            .request(method, path, body)
+            .send()
+            .map_err(CallError::Local)?;
         if let Some(cell) = &self.budget
             && let Some(budget) = Budget::from_response(&response)
         {
@@ -452,6 +499,78 @@ mod tests {
                 !unauthorized
             );
         }
+    }
+
+    #[test]
+    fn an_api_accept_header_replaces_the_default() {
+        let api = Api::new("https://api.github.com")
+            .unwrap()
+            .header("Accept", "application/vnd.github+json");
+        let wire = api
+            .request(Method::Get, &ApiPath::new("user"), None)
+            .wire_headers();
+        let accepts: Vec<_> = wire
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("accept"))
+            .collect();
+        assert_eq!(accepts.len(), 1, "{wire:?}");
+        assert_eq!(accepts[0].1, "application/vnd.github+json");
+        let put = Api::new("https://x").unwrap().request(
+            Method::Put,
+            &ApiPath::new("users").segment("u").then("suspended"),
+            Some(&serde_json::json!({"reason": "leak"})),
+        );
+        assert_eq!(put.body_bytes(), br#"{"reason":"leak"}"#);
+        assert!(
+            put.wire_headers()
+                .contains(&("content-length".to_string(), "17".to_string()))
+        );
+    }
+
+    #[test]
+    fn a_rate_limiting_403_is_rate_limited_with_its_wait() {
+        let secondary = ApiError::from_response(
+            Method::Post,
+            "credentials/revoke",
+            &response(
+                403,
+                &[("Retry-After", "2")],
+                r#"{"message":"You have exceeded a secondary rate limit."}"#,
+            ),
+        );
+        match secondary.to_provider_error() {
+            ProviderError::RateLimited(r) => {
+                assert_eq!(r.retry_after_ms, Some(2000));
+                assert!(r.detail.contains("secondary rate limit"), "{}", r.detail);
+            }
+            other => panic!("{other:?}"),
+        }
+        let refused = ApiError::from_response(
+            Method::Post,
+            "credentials/revoke",
+            &response(403, &[], r#"{"message":"Resource not accessible"}"#),
+        );
+        assert!(matches!(
+            refused.to_provider_error(),
+            ProviderError::Unauthorized(_)
+        ));
+    }
+
+    #[test]
+    fn a_validation_failure_keeps_its_message() {
+        let err = ApiError::from_response(
+            Method::Post,
+            "repos/o/r/keys",
+            &response(
+                422,
+                &[],
+                r#"{"message":"Validation Failed","errors":[{"resource":"PublicKey","code":"custom","field":"key","message":"key is already in use"}]}"#,
+            ),
+        );
+        assert_eq!(
+            err.summary(),
+            "POST /repos/o/r/keys: HTTP 422: Validation Failed (key is already in use)"
+        );
     }
 
     #[test]
