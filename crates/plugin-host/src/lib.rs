@@ -10,6 +10,7 @@
 
 mod bindings;
 pub mod cache;
+mod http_guard;
 mod sandbox;
 pub mod secrets;
 pub mod settings;

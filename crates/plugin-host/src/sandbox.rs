@@ -6,6 +6,7 @@
 //! call's [`CallLog`], which the caller reads when the call ends.
 
 use super::bindings::cordon::provider::{host, types};
+use super::http_guard::HttpGuard;
 use super::secrets::Secrets;
 use crate::settings::{Limits, Origin};
 use cordon_types::RequestRecord;
@@ -13,13 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{
-    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
-};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What one plugin is granted: reachable origins, secrets, config, limits.
 pub struct Grant {
@@ -148,10 +146,7 @@ impl Sandbox {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            guard: HttpGuard {
-                grant: grant.clone(),
-                log: log.clone(),
-            },
+            guard: HttpGuard::new(grant.clone(), log.clone()),
             memory: MemoryCap {
                 limit_bytes: (grant.limits.memory_mb as usize) << 20,
                 exceeded: false,
@@ -266,90 +261,5 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
-    }
-}
-
-/// Enforces the allow-list on outbound requests and records each one.
-struct HttpGuard {
-    grant: Arc<Grant>,
-    log: Arc<Mutex<CallLog>>,
-}
-
-type ResponseFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                ),
-                wasmtime_wasi_http::Error,
-            >,
-        > + Send,
->;
-
-impl WasiHttpHooks for HttpGuard {
-    fn send_request(
-        &mut self,
-        request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> ResponseFuture {
-        let uri = request.uri();
-        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if scheme == "http" { 80 } else { 443 });
-        let origin = Origin { scheme, host, port };
-        let mut record = RequestRecord {
-            method: request.method().to_string(),
-            origin: origin.to_string(),
-            path: uri.path().to_string(),
-            status: None,
-            duration_ms: 0,
-            denied: false,
-            error: None,
-        };
-
-        if !self.grant.allowed_hosts.contains(&origin) {
-            record.denied = true;
-            let violation = Violation::HttpDenied {
-                method: record.method.clone(),
-                origin: record.origin.clone(),
-            };
-            tracing::warn!(plugin = %self.grant.plugin, "{violation}");
-            let mut log = self.log.lock().expect("call log");
-            log.requests.push(record);
-            log.violations.push(violation);
-            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-
-        // The guest may ask for long timeouts; none may outlast the call itself.
-        let cap = Duration::from_millis(self.grant.limits.timeout_ms);
-        let options = options.unwrap_or_default();
-        let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
-        let options = RequestOptions {
-            connect_timeout: clamp(options.connect_timeout),
-            first_byte_timeout: clamp(options.first_byte_timeout),
-            between_bytes_timeout: clamp(options.between_bytes_timeout),
-        };
-
-        let log = self.log.clone();
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let started = Instant::now();
-            let result = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
-            record.duration_ms = started.elapsed().as_millis() as u64;
-            match &result {
-                Ok((response, _)) => record.status = Some(response.status().as_u16()),
-                Err(err) => record.error = Some(format!("{err:?}")),
-            }
-            log.lock().expect("call log").requests.push(record);
-            let (response, io) = result?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
     }
 }

@@ -1,0 +1,203 @@
+//! The plugin's outbound HTTP: the allow-list, the timeout caps, a record of
+//! every request in the call's [`CallLog`], and failures logged with the
+//! plugin and the request they belong to.
+//!
+//! wasmtime-wasi-http reports a transport failure to the guest as a bare
+//! error code; its default hooks log the underlying error (`hyper error:
+//! hyper::Error(…)`) naming neither the plugin nor the request. The hooks
+//! here log the same error with both, and the request's record keeps it.
+
+use super::sandbox::{CallLog, Grant, Violation};
+use crate::settings::Origin;
+use cordon_types::RequestRecord;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Enforces the allow-list on outbound requests and records each one.
+pub(super) struct HttpGuard {
+    grant: Arc<Grant>,
+    log: Arc<Mutex<CallLog>>,
+    /// `METHOD origin/path` of the request sent last (no query: queries may
+    /// carry credentials), named when a transport failure is logged.
+    last_request: Option<String>,
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                ),
+                wasmtime_wasi_http::Error,
+            >,
+        > + Send,
+>;
+
+impl HttpGuard {
+    pub(super) fn new(grant: Arc<Grant>, log: Arc<Mutex<CallLog>>) -> HttpGuard {
+        HttpGuard {
+            grant,
+            log,
+            last_request: None,
+        }
+    }
+
+    /// Logs a transport failure with the plugin and the request.
+    fn failed(&self, kind: &str, err: &dyn std::fmt::Display) {
+        let request = self.last_request.as_deref().unwrap_or("(no request yet)");
+        tracing::warn!(
+            plugin = %self.grant.plugin,
+            request,
+            "plugin `{}`: {request} failed: {kind} error: {err}",
+            self.grant.plugin
+        );
+    }
+}
+
+impl WasiHttpHooks for HttpGuard {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> ResponseFuture {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let host = uri.host().unwrap_or_default().to_ascii_lowercase();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
+        let origin = Origin { scheme, host, port };
+        let mut record = RequestRecord {
+            method: request.method().to_string(),
+            origin: origin.to_string(),
+            path: uri.path().to_string(),
+            status: None,
+            duration_ms: 0,
+            denied: false,
+            error: None,
+        };
+        self.last_request = Some(format!(
+            "{} {}{}",
+            record.method, record.origin, record.path
+        ));
+
+        if !self.grant.allowed_hosts.contains(&origin) {
+            record.denied = true;
+            let violation = Violation::HttpDenied {
+                method: record.method.clone(),
+                origin: record.origin.clone(),
+            };
+            tracing::warn!(plugin = %self.grant.plugin, "{violation}");
+            let mut log = self.log.lock().expect("call log");
+            log.requests.push(record);
+            log.violations.push(violation);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+
+        // The guest may ask for long timeouts; none may outlast the call itself.
+        let cap = Duration::from_millis(self.grant.limits.timeout_ms);
+        let options = options.unwrap_or_default();
+        let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
+        let options = RequestOptions {
+            connect_timeout: clamp(options.connect_timeout),
+            first_byte_timeout: clamp(options.first_byte_timeout),
+            between_bytes_timeout: clamp(options.between_bytes_timeout),
+        };
+
+        let log = self.log.clone();
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let started = Instant::now();
+            let result = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+            record.duration_ms = started.elapsed().as_millis() as u64;
+            match &result {
+                Ok((response, _)) => record.status = Some(response.status().as_u16()),
+                Err(err) => record.error = Some(err.to_string()),
+            }
+            log.lock().expect("call log").requests.push(record);
+            let (response, io) = result?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+
+    fn p2_error_from_hyper(&mut self, err: &hyper::Error) -> ErrorCode {
+        self.failed("HTTP", err);
+        ErrorCode::HttpProtocolError
+    }
+
+    fn p2_error_from_connect(&mut self, err: &std::io::Error) -> ErrorCode {
+        self.failed("connect", err);
+        ErrorCode::ConnectionRefused
+    }
+
+    fn p2_error_from_tls(&mut self, err: &std::io::Error) -> ErrorCode {
+        self.failed("TLS", err);
+        ErrorCode::TlsProtocolError
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secrets;
+    use crate::settings::Limits;
+    use std::io::Write;
+
+    /// Everything logged while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_transport_failure_is_logged_with_its_plugin_and_request() {
+        let grant = Arc::new(Grant {
+            plugin: "vault".to_string(),
+            declared_secrets: std::sync::OnceLock::new(),
+            allowed_hosts: Vec::new(),
+            secrets: Secrets::from_values([]),
+            config: Default::default(),
+            limits: Limits::default(),
+        });
+        let mut guard = HttpGuard::new(grant, Arc::default());
+        guard.last_request =
+            Some("POST http://127.0.0.1:8200/v1/auth/token/revoke-accessor".to_string());
+        let text = logged(|| {
+            let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+            assert!(matches!(
+                guard.p2_error_from_connect(&refused),
+                ErrorCode::ConnectionRefused
+            ));
+        });
+        assert!(text.contains("plugin `vault`"), "{text}");
+        assert!(
+            text.contains("POST http://127.0.0.1:8200/v1/auth/token/revoke-accessor failed"),
+            "{text}"
+        );
+        assert!(text.contains("connect error"), "{text}");
+    }
+}
