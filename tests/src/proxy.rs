@@ -36,6 +36,9 @@ struct Fault {
     remaining: u32,
     status: u16,
     body: String,
+    /// Forward the call first (moto applies it), then answer with the
+    /// error: the provider's answer is lost on the way back.
+    forward_first: bool,
 }
 
 #[derive(Default)]
@@ -108,6 +111,20 @@ impl Proxy {
             remaining: times,
             status,
             body,
+            forward_first: false,
+        });
+    }
+
+    /// Forwards the next `times` calls of `action` to moto (which applies
+    /// them) but answers each with a proxy's 502 page, as a gateway does when
+    /// the upstream connection drops after the request went through.
+    pub fn lose_answer(&self, action: &str, times: u32) {
+        self.state.faults.lock().unwrap().push(Fault {
+            action: action.into(),
+            remaining: times,
+            status: 502,
+            body: "<html><head><title>502 Bad Gateway</title></head><body>upstream closed the connection</body></html>".into(),
+            forward_first: true,
         });
     }
 
@@ -155,8 +172,8 @@ async fn forward(
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
-    let body = body.collect().await?.to_bytes();
-    let mut params = parse_form(&body);
+    let body_bytes = body.collect().await?.to_bytes();
+    let mut params = parse_form(&body_bytes);
     let action = params.remove("Action").unwrap_or_default();
     params.remove("Version");
 
@@ -178,44 +195,67 @@ async fn forward(
             .find(|f| f.action == action && f.remaining > 0)
             .map(|f| {
                 f.remaining -= 1;
-                (f.status, f.body.clone())
+                (f.status, f.body.clone(), f.forward_first)
             })
     };
     let response = match injected {
-        Some((status, body)) => Response::builder()
+        Some((status, body, false)) => Response::builder()
             .status(status)
             .header("content-type", "text/xml")
             .body(Full::new(Bytes::from(body)))
             .expect("response"),
-        None => {
-            let path = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let mut upstream = Request::builder()
-                .method(parts.method.clone())
-                .uri(format!("http://127.0.0.1:{upstream_port}{path}"));
-            for (name, value) in &parts.headers {
-                upstream = upstream.header(name, value);
-            }
-            let upstream = upstream.body(Full::new(body)).expect("request");
-            match client.request(upstream).await {
-                Ok(response) => {
-                    let (parts, body) = response.into_parts();
-                    let body = body.collect().await?.to_bytes();
-                    Response::from_parts(parts, Full::new(body))
-                }
-                Err(err) => Response::builder()
-                    .status(502)
-                    .body(Full::new(Bytes::from(err.to_string())))
-                    .expect("response"),
-            }
+        Some((status, body, true)) => {
+            let forwarded =
+                forward_upstream(&parts, body_bytes.clone(), &client, upstream_port).await?;
+            assert!(
+                forwarded.status().is_success(),
+                "moto refused the call whose answer the test loses: {}",
+                forwarded.status()
+            );
+            Response::builder()
+                .status(status)
+                .header("content-type", "text/html")
+                .body(Full::new(Bytes::from(body)))
+                .expect("response")
         }
+        None => forward_upstream(&parts, body_bytes, &client, upstream_port).await?,
     };
     state.seen.lock().unwrap()[index].status = response.status().as_u16();
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     Ok(response)
+}
+
+/// Sends the call to moto and reads its whole answer (a 502 if moto cannot
+/// be reached).
+async fn forward_upstream(
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+    client: &Client<HttpConnector, Full<Bytes>>,
+    upstream_port: u16,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut upstream = Request::builder()
+        .method(parts.method.clone())
+        .uri(format!("http://127.0.0.1:{upstream_port}{path}"));
+    for (name, value) in &parts.headers {
+        upstream = upstream.header(name, value);
+    }
+    let upstream = upstream.body(Full::new(body)).expect("request");
+    Ok(match client.request(upstream).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Response::from_parts(parts, Full::new(body))
+        }
+        Err(err) => Response::builder()
+            .status(502)
+            .body(Full::new(Bytes::from(err.to_string())))
+            .expect("response"),
+    })
 }
 
 fn parse_form(body: &[u8]) -> BTreeMap<String, String> {

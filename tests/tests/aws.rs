@@ -340,3 +340,53 @@ fn deactivation_and_fences_are_undone_by_their_restore_actions() {
     assert_eq!(key_statuses(&state)[&seeded.keys[0].1[0]], "Active");
     assert!(user_policies(&state, &seeded.keys[0].0).is_empty());
 }
+
+#[test]
+fn a_write_whose_answer_was_lost_is_the_runs_own_effect_and_restorable() {
+    let moto = Moto::start();
+    let seeded = moto.seed("lost", 1, 1, 0);
+    let (user, key) = (&seeded.keys[0].0, &seeded.keys[0].1[0]);
+    let proxy = Proxy::start(moto.port);
+    // moto deactivates the key; the plugin gets a gateway's 502 instead.
+    proxy.lose_answer("UpdateAccessKey", 1);
+    let ws = aws::workspace(&proxy.endpoint(), &seeded.operator, &[]);
+    ws.write("signal.json", &aws::signal(&seeded.all_keys(), |_| true));
+
+    let run = ws.cordon(RUN);
+    run.expect_code(0);
+    let report = run.json();
+    let deactivate = actions_of(&report, "deactivate")[0];
+    assert_eq!(deactivate["status"], "applied", "{deactivate}");
+    assert_eq!(deactivate["attempts"], 2);
+    assert!(
+        deactivate["detail"]
+            .as_str()
+            .unwrap()
+            .contains("applied by attempt 1 of this run, whose answer was lost"),
+        "{deactivate}"
+    );
+    assert_eq!(deactivate["restore"]["user"], user.as_str());
+    assert_eq!(
+        proxy.count("UpdateAccessKey"),
+        1,
+        "the retry read the key's state and wrote nothing"
+    );
+    assert_eq!(key_statuses(&moto.state(&seeded.operator))[key], "Inactive");
+
+    // Its owners can restore it like any other applied action.
+    let run_id = report["run_id"].as_str().unwrap();
+    let restored = ws.cordon(&[
+        "restore",
+        run_id,
+        "--step",
+        "deactivate",
+        "--as",
+        "oscar",
+        "--json",
+    ]);
+    restored.expect_code(0);
+    let restored = restored.json();
+    assert_eq!(restored["actions"][0]["action"], "reactivate-access-key");
+    assert_eq!(restored["actions"][0]["status"], "applied", "{restored}");
+    assert_eq!(key_statuses(&moto.state(&seeded.operator))[key], "Active");
+}

@@ -115,6 +115,10 @@ async fn run(
 ) -> Result<ActionRecord, StoreError> {
     let mut transient_failures = 0;
     let mut rate_limited_waits = 0;
+    // The latest attempt whose answer never arrived: its durable intent
+    // exists (a process that stopped mid-call) or it failed in transit. The
+    // provider may have applied it.
+    let mut unanswered_attempt = (record.attempts > 0).then_some(record.attempts);
     loop {
         let slot = ctx.gates.slot(ctx.plugins.as_ref(), &record.plugin).await;
         if ctx.stopping() {
@@ -153,6 +157,22 @@ async fn run(
                     OutcomeStatus::Planned => ActionStatus::Planned,
                 };
                 record.detail = outcome.detail;
+                if let Some(attempt) = unanswered_attempt
+                    && record.status == ActionStatus::AlreadyApplied
+                    && !ctx.run.dry_run
+                {
+                    // The state this run asked for is there after an attempt
+                    // of its own went unanswered: that attempt applied it.
+                    // It is the run's effect, restorable by its owners.
+                    record.status = ActionStatus::Applied;
+                    record.detail = format!(
+                        "{}; applied by attempt {attempt} of this run, whose answer was lost",
+                        record.detail
+                    );
+                    record
+                        .evidence
+                        .insert("applied_by_attempt".to_string(), attempt.to_string());
+                }
                 record.evidence.extend(outcome.evidence);
                 record.restore = outcome.restore;
                 break;
@@ -174,6 +194,7 @@ async fn run(
                 if transient_failures < retries =>
             {
                 transient_failures += 1;
+                unanswered_attempt = Some(record.attempts);
                 let wait = backoff(transient_failures);
                 tracing::info!(
                     plugin = %record.plugin, target = %record.target, wait_ms = wait.as_millis() as u64,
