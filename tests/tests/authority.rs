@@ -391,6 +391,38 @@ fn restore_is_kept_by_the_owning_teams_and_refused_to_the_commander() {
     ]);
     again.expect_code(0);
     assert_eq!(again.json()["actions"][0]["status"], "already-applied");
+
+    // The review names what was restored, by whom, and offers it no more.
+    let report = ws.cordon(&["report", "INC-42", "--format", "json"]);
+    report.expect_code(0);
+    let report = report.json();
+    let restored: Vec<(&str, &str)> = report["restored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"]["action"].as_str().unwrap(),
+                r["restored_by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        restored.contains(&("deactivate-access-key", "nadia"))
+            && restored.contains(&("quarantine-user", "ines")),
+        "{report}"
+    );
+    assert!(
+        report["restorable"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    let md = ws.cordon(&["report", "INC-42", "--format", "md"]).stdout();
+    let section = &md[md.find("## Restored").expect("a Restored section")..];
+    let section = &section[..section[3..].find("## ").map_or(section.len(), |i| i + 3)];
+    assert!(
+        section.contains("quarantine-user") && !section.contains("Nothing was restored"),
+        "{section}"
+    );
 }
 
 #[test]
