@@ -69,10 +69,15 @@ pub fn revoke_token(
         &ApiPath::new("auth/token/revoke-accessor"),
         json!({ "accessor": accessor }),
     ) {
+        // Revoked (or expired) between the lookup and now: Vault answers 200
+        // with the warning `No token found with this accessor`.
+        Ok(response) if Vault::warns(&response, "no token found") => Outcome::already_applied(
+            format!("token {name} (accessor {accessor}) was already revoked"),
+        ),
         Ok(_) => Outcome::applied(format!(
             "revoked token {name} (accessor {accessor}) with its child tokens and their leases"
         )),
-        // Revoked (or expired) between the lookup and now.
+        // What older servers and proxies answer for the same.
         Err(CallError::Api(e)) if e.status == 400 && e.mentions("invalid accessor") => {
             Outcome::already_applied(format!(
                 "token {name} (accessor {accessor}) was already revoked"
@@ -116,6 +121,23 @@ pub fn revoke_lease(
         .done()
 }
 
+/// The lease prefix of a `revoke-lease-prefix` target, without the slashes
+/// around it: Vault refuses a path ending in `/` (400 `cannot write to a
+/// path ending in '/'`), though its docs write prefixes that way, and it
+/// matches whole path segments (`pki/issue/agent-9` is `pki/issue/agent-9/`,
+/// never `pki/issue/agent-90/`). An empty prefix would revoke every lease
+/// Vault holds, so it is refused.
+pub fn lease_prefix(target: &str) -> Result<&str, ProviderError> {
+    let prefix = target.trim_matches('/');
+    if prefix.is_empty() {
+        return Err(invalid(format!(
+            "revoke-lease-prefix needs a non-empty prefix such as database/creds/agent-7 \
+             (got `{target}`, which would revoke every lease in Vault)"
+        )));
+    }
+    Ok(prefix)
+}
+
 /// `revoke-lease-prefix`: revokes every lease under a prefix (and every
 /// token created under an auth path with it). Needs `sudo`.
 ///
@@ -126,7 +148,7 @@ pub fn revoke_lease_prefix(
     vault: &Vault,
     request: &ActionRequest,
 ) -> Result<ActionOutcome, ProviderError> {
-    let prefix = request.target.id.trim_start_matches('/');
+    let prefix = lease_prefix(&request.target.id)?;
     let path = ApiPath::new("sys/leases/revoke-prefix").segments(prefix);
     if request.dry_run {
         // Checks the token is valid; whether it holds `sudo` on the prefix
@@ -185,7 +207,18 @@ pub fn destroy_secret_id(
         .segment(&role)
         .then("secret-id-accessor");
     let body = json!({ "secret_id_accessor": accessor });
+    let other_role = || {
+        invalid(format!(
+            "secret-id accessor {accessor} belongs to another AppRole role than `{role}` on \
+             `{mount}`: it is still live; set the identity's attribute `role` (or the step's \
+             param) to its role"
+        ))
+    };
     let metadata = match vault.post(&role_path.clone().then("lookup"), body.clone()) {
+        // The accessor exists on the mount, but under another role.
+        Ok(response) if response.status == 204 || response.body.is_empty() => {
+            return Err(other_role());
+        }
         Ok(response) => Vault::data(&response)?["metadata"].clone(),
         Err(CallError::Api(e)) if e.mentions("no handler for route") => {
             return Err(not_found(format!(
@@ -198,13 +231,14 @@ pub fn destroy_secret_id(
                 "AppRole role `{role}` does not exist on mount `{mount}`"
             )));
         }
-        // 404 since Vault 1.9, a plain 500 before.
+        // 404 since Vault 1.9, a plain 500 before. The accessor index is
+        // per mount, so no role of the mount has it.
         Err(CallError::Api(e))
             if e.status == 404 || e.mentions("failed to find accessor entry") =>
         {
             return Outcome::already_applied(format!(
-                "role {role} on {mount} has no secret-id with accessor {accessor}: it was destroyed \
-                 (or belongs to another role, or never existed: Vault does not tell)"
+                "mount {mount} has no secret-id with accessor {accessor}: it was destroyed \
+                 (or never existed: Vault does not tell)"
             ))
             .evidence("secret_id_accessor", accessor)
             .evidence("role", &role)
@@ -227,6 +261,11 @@ pub fn destroy_secret_id(
                 Outcome::already_applied(format!(
                     "secret-id {accessor} of role {role} was already destroyed"
                 ))
+            }
+            Err(CallError::Api(e))
+                if e.status == 403 && e.mentions("invalid secret id accessor") =>
+            {
+                return Err(other_role());
             }
             Err(e) => return Err(e.into()),
         }
@@ -290,4 +329,27 @@ pub fn set_entity_disabled(
         outcome = outcome.restore("entity_id", &id);
     }
     outcome.done()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_prefix_loses_its_slashes_and_cannot_be_empty() {
+        assert_eq!(
+            lease_prefix("database/creds/agent-7/").unwrap(),
+            "database/creds/agent-7"
+        );
+        assert_eq!(
+            lease_prefix("/pki/issue/agent-9").unwrap(),
+            "pki/issue/agent-9"
+        );
+        for everything in ["", "/", "//"] {
+            assert!(matches!(
+                lease_prefix(everything),
+                Err(ProviderError::Invalid(_))
+            ));
+        }
+    }
 }

@@ -120,6 +120,20 @@ impl Vault {
         Ok(response.json()?["data"].take())
     }
 
+    /// Whether a successful answer carries a warning containing `text`
+    /// (case-insensitive): Vault reports some no-ops as 200 with a warning.
+    pub fn warns(response: &Response, text: &str) -> bool {
+        let Ok(body) = response.json() else {
+            return false;
+        };
+        body["warnings"].as_array().is_some_and(|warnings| {
+            warnings
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|w| w.to_ascii_lowercase().contains(&text.to_ascii_lowercase()))
+        })
+    }
+
     /// The live token behind `accessor`, or `None` when Vault answers
     /// `invalid accessor` (revoked, expired, or never existed: Vault does not
     /// tell these apart).
@@ -168,10 +182,15 @@ impl Vault {
             json!({ "disabled": disabled }),
         ) {
             Ok(_) => Ok(()),
-            // The identity store answers an unknown id with a plain 500.
-            Err(CallError::Api(e)) if e.mentions("invalid entity id") => Err(not_found(format!(
-                "Vault has no identity entity with id {id}"
-            ))),
+            // 400 `entity not found from id`; older servers answered a
+            // plain 500 `invalid entity id`.
+            Err(CallError::Api(e))
+                if e.mentions("entity not found") || e.mentions("invalid entity id") =>
+            {
+                Err(not_found(format!(
+                    "Vault has no identity entity with id {id}"
+                )))
+            }
             Err(e) => Err(e.into()),
         }
     }
