@@ -87,14 +87,11 @@ async fn revoke_accessor_revokes_children_and_leases_and_is_not_idempotent() {
     assert!(s.lease(&demo.agent_aws_lease).unwrap().revoked);
     assert!(!s.token(&demo.alice_token_accessor).unwrap().revoked);
     assert!(!s.lease(&demo.alice_lease).unwrap().revoked);
-    // Second revoke: 400 invalid accessor (already applied).
-    assert_eq!(
-        post(&url, Some(ROOT), body).await,
-        (
-            StatusCode::BAD_REQUEST,
-            json!({ "errors": ["invalid accessor"] })
-        )
-    );
+    // Second revoke: 200 with a warning, as OpenBao answers.
+    let (st, v) = post(&url, Some(ROOT), body).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["warnings"], json!(["No token found with this accessor"]));
+    assert_eq!(v["data"], Value::Null);
     // The revoked token no longer authenticates.
     let lookup = format!("{}/v1/auth/token/lookup-self", r.base_url());
     let resp = client()
@@ -144,9 +141,34 @@ async fn leases_and_sudo() {
     assert_eq!(st, StatusCode::NO_CONTENT);
     assert!(s.lease(&demo.agent_db_lease).unwrap().revoked);
     assert!(!s.lease(&demo.agent_aws_lease).unwrap().revoked);
+    // A prefix written as the docs write it, with a trailing slash, is
+    // refused before anything else, as OpenBao does.
+    let (st, v) = post(
+        &format!("{base}/v1/sys/leases/revoke-prefix/auth/approle/"),
+        Some(ROOT),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (st, v),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({ "errors": ["cannot write to a path ending in '/'"] })
+        )
+    );
+    assert!(!s.token(&demo.agent_token_accessor).unwrap().revoked);
+    // A prefix covers whole segments only: `auth/approle/log` is not `auth/approle/login`.
+    let (st, _) = post(
+        &format!("{base}/v1/sys/leases/revoke-prefix/auth/approle/log"),
+        Some(ROOT),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert!(!s.token(&demo.agent_token_accessor).unwrap().revoked);
     // Revoking by an auth prefix revokes the tokens issued there.
     let (st, _) = post(
-        &format!("{base}/v1/sys/leases/revoke-prefix/auth/approle/"),
+        &format!("{base}/v1/sys/leases/revoke-prefix/auth/approle"),
         Some(ROOT),
         json!({}),
     )
@@ -168,9 +190,18 @@ async fn approle_secret_id_destroy() {
         )
     };
     let body = json!({ "secret_id_accessor": demo.agent_secret_id_accessor });
-    // Through another role of the same mount: silent no-op.
-    let (st, _) = post(&url("ci-deployer"), Some(ROOT), body.clone()).await;
-    assert_eq!(st, StatusCode::NO_CONTENT);
+    // Through another role of the same mount: 403, and its lookup 204.
+    let (st, v) = post(&url("ci-deployer"), Some(ROOT), body.clone()).await;
+    assert_eq!(
+        (st, v),
+        (
+            StatusCode::FORBIDDEN,
+            json!({ "errors": ["invalid secret id accessor"] })
+        )
+    );
+    let lookup = url("ci-deployer").replace("/destroy", "/lookup");
+    let (st, v) = post(&lookup, Some(ROOT), body.clone()).await;
+    assert_eq!((st, v), (StatusCode::NO_CONTENT, Value::Null));
     assert!(!s.secret_id_destroyed("approle", "agent-7", &demo.agent_secret_id_accessor));
     let (st, _) = post(&url("agent-7"), Some(&demo.responder_token), body.clone()).await;
     assert_eq!(st, StatusCode::NO_CONTENT);

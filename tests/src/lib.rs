@@ -6,6 +6,7 @@
 //! `CORDON_BIN`, `CORDON_PLUGINS` and `CORDON_VENV`; run them through it.
 
 pub mod aws;
+pub mod bao;
 pub mod browser;
 pub mod cordon;
 pub mod hook;

@@ -1,15 +1,23 @@
-//! The Vault plugin end to end: the `cordon` binary against the Vault
-//! simulator, every effect checked through the simulator's state handle
-//! (not Cordon's report).
+//! The Vault plugin end to end: the `cordon` binary against a real OpenBao
+//! server (`bao server -dev`), every effect checked by asking OpenBao itself
+//! (not Cordon's report). The Vault simulator stays for what a real server
+//! cannot be made to do on demand: rate-limit quotas with announced resets.
 
+use cordon_e2e::bao::{BAO_ROOT_TOKEN, Bao, BaoDemo};
 use cordon_e2e::cordon::Workspace;
-use cordon_e2e::sims::{self, Sim, Step, VAULT_ROOT_TOKEN, by_target, statuses};
+use cordon_e2e::sims::{self, Step, VAULT_ROOT_TOKEN, by_target, statuses};
 use cordon_sim::RateLimitConfig;
-use cordon_sim::vault::{LeaseSpec, VaultState};
+use cordon_sim::vault::LeaseSpec;
 use serde_json::{Value, json};
 
-fn workspace(sim: &Sim<VaultState>, token: &str) -> Workspace {
-    sims::workspace(&[sims::vault_plugin(&sim.url)], &[("VAULT_TOKEN", token)])
+fn bao() -> (Bao, BaoDemo) {
+    let bao = Bao::start();
+    let demo = bao.seed_demo();
+    (bao, demo)
+}
+
+fn workspace(url: &str, token: &str) -> Workspace {
+    sims::workspace(&[sims::vault_plugin(url)], &[("VAULT_TOKEN", token)])
 }
 
 /// Runs a one-step playbook on `identities` and returns the report, checking
@@ -23,8 +31,8 @@ fn run_step(ws: &Workspace, step: Step, identities: Value, extra: &[&str], code:
 
 #[test]
 fn revoke_token_revokes_the_tree_and_a_repeat_is_already_applied() {
-    let (sim, demo) = sims::vault();
-    let ws = workspace(&sim, VAULT_ROOT_TOKEN);
+    let (bao, demo) = bao();
+    let ws = workspace(&bao.url, BAO_ROOT_TOKEN);
     let identities =
         json!([{ "provider": "vault", "kind": "token", "id": demo.agent_token_accessor }]);
     let step = Step::new("revoke", "vault", "revoke-token", "token");
@@ -32,22 +40,29 @@ fn revoke_token_revokes_the_tree_and_a_repeat_is_already_applied() {
     let report = run_step(&ws, step.clone(), identities.clone(), &[], 0);
     assert_eq!(statuses(&report), ["applied"]);
     let action = &report["actions"][0];
-    assert_eq!(action["evidence"]["display_name"], "approle-agent-7");
+    assert_eq!(action["evidence"]["display_name"], "approle");
+    assert_eq!(action["evidence"]["path"], "auth/approle/login");
     assert_eq!(
         action["evidence"]["entity_id"],
         demo.agent_entity_id.as_str()
     );
+    assert_eq!(
+        action["evidence"]["owner"], "ml-platform",
+        "from the secret-id's metadata, which AppRole copies onto the token"
+    );
 
-    let state = &sim.state;
-    assert!(state.token(&demo.agent_token_accessor).unwrap().revoked);
+    assert!(!bao.token_alive(&demo.agent_token_accessor));
     assert!(
-        state.token(&demo.agent_child_accessor).unwrap().revoked,
+        !bao.token_alive(&demo.agent_child_accessor),
         "the child token goes with its parent"
     );
-    assert!(state.lease(&demo.agent_db_lease).unwrap().revoked);
-    assert!(state.lease(&demo.agent_aws_lease).unwrap().revoked);
-    assert!(!state.token(&demo.alice_token_accessor).unwrap().revoked);
-    assert!(!state.lease(&demo.alice_lease).unwrap().revoked);
+    assert!(!bao.lease_alive(&demo.agent_db_lease));
+    assert!(
+        !bao.lease_alive(&demo.agent_aws_lease),
+        "the child's lease too"
+    );
+    assert!(bao.token_alive(&demo.alice_token_accessor));
+    assert!(bao.lease_alive(&demo.alice_lease));
 
     let again = run_step(&ws, step.clone(), identities, &[], 0);
     assert_eq!(statuses(&again), ["already-applied"]);
@@ -69,19 +84,19 @@ fn revoke_token_revokes_the_tree_and_a_repeat_is_already_applied() {
 
 #[test]
 fn revoke_lease_revokes_one_lease_and_a_repeat_is_already_applied() {
-    let (sim, demo) = sims::vault();
-    let ws = workspace(&sim, VAULT_ROOT_TOKEN);
+    let (bao, demo) = bao();
+    let ws = workspace(&bao.url, BAO_ROOT_TOKEN);
     let identities = json!([{ "provider": "vault", "kind": "secret", "id": demo.alice_lease }]);
     let step = Step::new("revoke", "vault", "revoke-lease", "secret");
 
     let report = run_step(&ws, step.clone(), identities.clone(), &[], 0);
     assert_eq!(statuses(&report), ["applied"]);
-    assert!(sim.state.lease(&demo.alice_lease).unwrap().revoked);
+    assert!(!bao.lease_alive(&demo.alice_lease));
     assert!(
-        !sim.state.token(&demo.alice_token_accessor).unwrap().revoked,
+        bao.token_alive(&demo.alice_token_accessor),
         "the token that obtained it stays"
     );
-    assert!(!sim.state.lease(&demo.agent_db_lease).unwrap().revoked);
+    assert!(bao.lease_alive(&demo.agent_db_lease));
 
     let again = run_step(&ws, step, identities, &[], 0);
     assert_eq!(statuses(&again), ["already-applied"]);
@@ -89,12 +104,19 @@ fn revoke_lease_revokes_one_lease_and_a_repeat_is_already_applied() {
 
 #[test]
 fn revoke_lease_prefix_needs_sudo_and_revokes_only_under_the_prefix() {
-    let (sim, demo) = sims::vault();
-    let identities = json!([{ "provider": "vault", "kind": "secret", "id": "aws/creds/agent-7/" }]);
+    let (bao, demo) = bao();
+    for role in ["agent-9", "agent-90"] {
+        bao.pki_role(role);
+    }
+    let nine = [0, 1].map(|_| bao.issue_lease(BAO_ROOT_TOKEN, "agent-9"));
+    let ninety = bao.issue_lease(BAO_ROOT_TOKEN, "agent-90");
+    // The form Vault's docs write, with a trailing slash, which real servers
+    // refuse as a path (400 `cannot write to a path ending in '/'`).
+    let identities = json!([{ "provider": "vault", "kind": "secret", "id": "pki/issue/agent-9/" }]);
     let step = Step::new("revoke", "vault", "revoke-lease-prefix", "secret");
 
     // The responder token has every containment right but `sudo`.
-    let without_sudo = workspace(&sim, &demo.responder_token);
+    let without_sudo = workspace(&bao.url, &demo.responder_token);
     let refused = run_step(&without_sudo, step.clone(), identities.clone(), &[], 3);
     let action = &refused["actions"][0];
     assert_eq!(action["status"], "failed");
@@ -102,37 +124,53 @@ fn revoke_lease_prefix_needs_sudo_and_revokes_only_under_the_prefix() {
     let detail = action["detail"].as_str().unwrap();
     assert!(detail.starts_with("unauthorized:"), "{detail}");
     assert!(detail.contains("needs `sudo`"), "{detail}");
-    assert!(!sim.state.lease(&demo.agent_aws_lease).unwrap().revoked);
+    assert!(nine.iter().all(|lease| bao.lease_alive(lease)));
 
-    let ws = workspace(&sim, VAULT_ROOT_TOKEN);
+    let ws = workspace(&bao.url, BAO_ROOT_TOKEN);
     let report = run_step(&ws, step.clone(), identities.clone(), &[], 0);
-    assert_eq!(statuses(&report), ["applied"]);
-    assert!(sim.state.lease(&demo.agent_aws_lease).unwrap().revoked);
-    assert!(!sim.state.lease(&demo.agent_db_lease).unwrap().revoked);
-    assert!(!sim.state.lease(&demo.alice_lease).unwrap().revoked);
+    assert_eq!(statuses(&report), ["applied"], "{report}");
+    assert_eq!(
+        report["actions"][0]["evidence"]["prefix"],
+        "pki/issue/agent-9"
+    );
+    for lease in &nine {
+        assert!(!bao.lease_alive(lease), "{lease} is under the prefix");
+    }
+    assert!(
+        bao.lease_alive(&ninety),
+        "pki/issue/agent-9 is a path prefix, not a string prefix: agent-90 stays"
+    );
+    assert!(bao.lease_alive(&demo.agent_db_lease));
+    assert!(bao.lease_alive(&demo.alice_lease));
 
     // Vault reports nothing about what a prefix revocation revoked: a repeat
     // is applied again, harmlessly (documented in the plugin).
-    sim.state.reset_requests();
-    let again = run_step(&ws, step, identities, &[], 0);
+    let again = run_step(&ws, step.clone(), identities, &[], 0);
     assert_eq!(statuses(&again), ["applied"]);
-    assert_eq!(sim.state.stats().by_status.get(&204), Some(&1));
-    assert!(!sim.state.lease(&demo.agent_db_lease).unwrap().revoked);
+    assert!(bao.lease_alive(&ninety));
+
+    // A prefix of nothing would revoke every lease: refused, nothing sent.
+    let everything = json!([{ "provider": "vault", "kind": "secret", "id": "/" }]);
+    let refused = run_step(&ws, step, everything, &[], 3);
+    let detail = refused["actions"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("non-empty prefix"), "{detail}");
+    assert!(bao.lease_alive(&ninety) && bao.lease_alive(&demo.alice_lease));
 }
 
 #[test]
 fn destroy_secret_id_destroys_it_and_a_repeat_is_already_applied() {
-    let (sim, demo) = sims::vault();
-    let ws = workspace(&sim, VAULT_ROOT_TOKEN);
-    let secret_id = |role: &str| {
-        json!([{ "provider": "vault", "kind": "secret", "id": demo.agent_secret_id_accessor,
+    let (bao, demo) = bao();
+    let ws = workspace(&bao.url, BAO_ROOT_TOKEN);
+    let secret_id = |accessor: &str, role: &str| {
+        json!([{ "provider": "vault", "kind": "secret", "id": accessor,
                  "attributes": { "role": role } }])
     };
+    let agent = &demo.agent_secret_id_accessor;
     let step = Step::new("destroy", "vault", "destroy-secret-id", "secret");
 
     // A role that does not exist on the mount: not found (Vault's plain 500
     // is not retried as a transient error).
-    let wrong = run_step(&ws, step.clone(), secret_id("no-such-role"), &[], 3);
+    let wrong = run_step(&ws, step.clone(), secret_id(agent, "no-such-role"), &[], 3);
     let action = &wrong["actions"][0];
     assert_eq!(action["attempts"], 1);
     assert!(
@@ -143,27 +181,39 @@ fn destroy_secret_id_destroys_it_and_a_repeat_is_already_applied() {
         "{action}"
     );
 
-    let report = run_step(&ws, step.clone(), secret_id(&demo.approle_role), &[], 0);
+    // Another role's secret-id named with this role: OpenBao's lookup
+    // answers 204 with no body. It is still live, so this fails at once
+    // (not as a transient error retried into the ground) and destroys nothing.
+    let deployer = &demo.deployer_secret_id_accessor;
+    let other = run_step(&ws, step.clone(), secret_id(deployer, "agent-7"), &[], 3);
+    let action = &other["actions"][0];
+    assert_eq!(action["status"], "failed", "{action}");
+    assert_eq!(action["attempts"], 1, "{action}");
+    let detail = action["detail"].as_str().unwrap();
+    assert!(detail.starts_with("invalid request:"), "{detail}");
+    assert!(
+        detail.contains("belongs to another AppRole role"),
+        "{detail}"
+    );
+    assert!(bao.secret_id_alive("approle", "ci-deployer", deployer));
+
+    let report = run_step(&ws, step.clone(), secret_id(agent, "agent-7"), &[], 0);
     assert_eq!(statuses(&report), ["applied"]);
     assert_eq!(
         report["actions"][0]["evidence"]["metadata.issued_by"],
         "ci-deployer"
     );
-    let (mount, role, accessor) = (
-        &demo.approle_mount,
-        &demo.approle_role,
-        &demo.agent_secret_id_accessor,
-    );
-    assert!(sim.state.secret_id_destroyed(mount, role, accessor));
+    assert!(!bao.secret_id_alive("approle", "agent-7", agent));
+    assert!(bao.secret_id_alive("approle", "ci-deployer", deployer));
 
-    let again = run_step(&ws, step, secret_id(role), &[], 0);
+    let again = run_step(&ws, step, secret_id(agent, "agent-7"), &[], 0);
     assert_eq!(statuses(&again), ["already-applied"]);
 }
 
 #[test]
 fn disable_entity_is_undone_by_enable_entity_with_its_restore_data() {
-    let (sim, demo) = sims::vault();
-    let ws = workspace(&sim, VAULT_ROOT_TOKEN);
+    let (bao, demo) = bao();
+    let ws = workspace(&bao.url, BAO_ROOT_TOKEN);
     let agent = json!([{ "provider": "vault", "kind": "agent", "id": demo.agent_entity_id }]);
     let disable = Step::new("disable", "vault", "disable-entity", "agent");
 
@@ -173,12 +223,14 @@ fn disable_entity_is_undone_by_enable_entity_with_its_restore_data() {
     assert_eq!(action["evidence"]["owner"], "ml-platform");
     let restore_id = action["restore"]["entity_id"].as_str().unwrap().to_string();
     assert_eq!(restore_id, demo.agent_entity_id);
-    assert!(sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+    assert!(bao.entity_disabled(&demo.agent_entity_id));
     assert!(
-        !sim.state.token(&demo.agent_token_accessor).unwrap().revoked,
+        bao.token_alive(&demo.agent_token_accessor),
         "disabling fences the tokens without revoking them"
     );
-    assert!(!sim.state.entity(&demo.alice_entity_id).unwrap().disabled);
+    let (refused, _) = bao.call(&demo.agent_token, "GET", "auth/token/lookup-self", None);
+    assert_eq!(refused, 403, "a disabled entity's token is refused");
+    assert!(!bao.entity_disabled(&demo.alice_entity_id));
     let again = run_step(&ws, disable, agent.clone(), &[], 0);
     assert_eq!(statuses(&again), ["already-applied"]);
 
@@ -187,17 +239,37 @@ fn disable_entity_is_undone_by_enable_entity_with_its_restore_data() {
         Step::new("enable", "vault", "enable-entity", "agent").param("entity_id", &restore_id);
     let restored = run_step(&ws, enable.clone(), agent.clone(), &[], 0);
     assert_eq!(statuses(&restored), ["applied"]);
-    assert!(!sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+    assert!(!bao.entity_disabled(&demo.agent_entity_id));
+    let (works, _) = bao.call(&demo.agent_token, "GET", "auth/token/lookup-self", None);
+    assert_eq!(works, 200, "its token works again");
     let again = run_step(&ws, enable, agent, &[], 0);
     assert_eq!(statuses(&again), ["already-applied"]);
+
+    // An entity OpenBao does not have (400 `entity not found from id` on
+    // update, 404 on read): not found, at once.
+    let ghost = json!([{ "provider": "vault", "kind": "agent",
+                         "id": "00000000-0000-0000-0000-000000000000" }]);
+    let missing = run_step(
+        &ws,
+        Step::new("disable", "vault", "disable-entity", "agent"),
+        ghost,
+        &[],
+        3,
+    );
+    let action = &missing["actions"][0];
+    assert_eq!(action["attempts"], 1, "{action}");
+    assert!(
+        action["detail"].as_str().unwrap().starts_with("not found:"),
+        "{action}"
+    );
 }
 
 /// A signal naming one identity for each containment action.
-fn every_identity(demo: &cordon_sim::vault::fixtures::VaultDemo) -> Value {
+fn every_identity(demo: &BaoDemo) -> Value {
     json!([
         { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
         { "provider": "vault", "kind": "secret", "id": demo.alice_lease, "attributes": { "type": "lease" } },
-        { "provider": "vault", "kind": "secret", "id": "database/creds/", "attributes": { "type": "prefix" } },
+        { "provider": "vault", "kind": "secret", "id": "pki/issue/agent-7-batch/", "attributes": { "type": "prefix" } },
         { "provider": "vault", "kind": "secret", "id": demo.agent_secret_id_accessor,
           "attributes": { "type": "secret-id", "role": demo.approle_role } },
         { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id }
@@ -222,9 +294,9 @@ fn every_action() -> String {
 
 #[test]
 fn a_dry_run_plans_every_action_and_changes_nothing() {
-    let (sim, demo) = sims::vault();
-    let ws = workspace(&sim, VAULT_ROOT_TOKEN);
-    let before = sim.state.dump();
+    let (bao, demo) = bao();
+    let ws = workspace(&bao.url, BAO_ROOT_TOKEN);
+    let before = bao.dump(&demo);
     let run = sims::run(
         &ws,
         &every_action(),
@@ -239,25 +311,17 @@ fn a_dry_run_plans_every_action_and_changes_nothing() {
         .as_str()
         .unwrap();
     assert!(
-        detail.starts_with("would revoke token approle-agent-7"),
+        detail.starts_with("would revoke token approle (accessor"),
         "{detail}"
     );
-    assert_eq!(sim.state.dump(), before);
-    assert!(
-        sim.state
-            .requests()
-            .iter()
-            .all(|r| !r.path.contains("revoke") && !r.path.ends_with("/destroy")),
-        "no write request: {:?}",
-        sim.state.requests()
-    );
+    assert_eq!(bao.dump(&demo), before);
 }
 
 #[test]
 fn a_wrong_token_fails_as_unauthorized_and_changes_nothing() {
-    let (sim, demo) = sims::vault();
-    let ws = workspace(&sim, "hvs.not-a-valid-token-000000");
-    let before = sim.state.dump();
+    let (bao, demo) = bao();
+    let ws = workspace(&bao.url, "hvs.not-a-valid-token-000000");
+    let before = bao.dump(&demo);
     let run = sims::run(
         &ws,
         &every_action(),
@@ -274,7 +338,8 @@ fn a_wrong_token_fails_as_unauthorized_and_changes_nothing() {
             "the token never shows: {detail}"
         );
     }
-    assert_eq!(sim.state.dump(), before);
+    assert!(!run.stderr().contains("hvs.not-a-valid"));
+    assert_eq!(bao.dump(&demo), before);
 }
 
 #[test]
@@ -322,37 +387,54 @@ fn a_rate_limit_quota_is_waited_out_as_retry_after_asks() {
 const SHIPPED_PLAYBOOK: &str = include_str!("../../playbooks/vault-token-leak.toml");
 const SHIPPED_SIGNAL: &str = include_str!("../../playbooks/signals/vault-token-leak.json");
 
+/// The shipped sample signal with OpenBao's ids in place of the sample's.
+fn shipped_signal(demo: &BaoDemo) -> String {
+    let signal = SHIPPED_SIGNAL
+        .replace("xK4pQ7agent7accessor0001", &demo.agent_token_accessor)
+        .replace(
+            "7f3c2a91-5d4e-4b8a-9c1f-0a7e5d3b2c17",
+            &demo.agent_entity_id,
+        )
+        .replace(
+            "84896a0c-1347-aa90-a4f6-aca8b7558780",
+            &demo.agent_secret_id_accessor,
+        );
+    assert_ne!(signal, SHIPPED_SIGNAL);
+    signal
+}
+
 #[test]
 fn the_shipped_token_leak_playbook_contains_its_sample_signal() {
-    let (sim, demo) = sims::vault();
+    let (bao, demo) = bao();
     // The responder token: every containment right, no `sudo`, no root.
-    let ws = workspace(&sim, &demo.responder_token);
-    let before = sim.state.dump();
-    let dry = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &["--dry-run"]);
+    let ws = workspace(&bao.url, &demo.responder_token);
+    let signal = shipped_signal(&demo);
+    let before = bao.dump(&demo);
+    let dry = sims::run(&ws, SHIPPED_PLAYBOOK, &signal, &["--dry-run"]);
     dry.expect_code(0);
     assert_eq!(statuses(&dry.json()), ["planned"; 3]);
-    assert_eq!(sim.state.dump(), before);
+    assert_eq!(bao.dump(&demo), before);
 
-    let run = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    let run = sims::run(&ws, SHIPPED_PLAYBOOK, &signal, &[]);
     run.expect_code(0);
     let report = run.json();
     assert_eq!(report["status"], "completed");
     assert_eq!(statuses(&report), ["applied"; 3], "{report}");
-    let state = &sim.state;
-    assert!(state.token(&demo.agent_token_accessor).unwrap().revoked);
-    assert!(state.token(&demo.agent_child_accessor).unwrap().revoked);
-    assert!(state.lease(&demo.agent_db_lease).unwrap().revoked);
-    assert!(state.lease(&demo.agent_aws_lease).unwrap().revoked);
-    assert!(state.secret_id_destroyed(
+    assert!(!bao.token_alive(&demo.agent_token_accessor));
+    assert!(!bao.token_alive(&demo.agent_child_accessor));
+    assert!(!bao.lease_alive(&demo.agent_db_lease));
+    assert!(!bao.lease_alive(&demo.agent_aws_lease));
+    assert!(!bao.secret_id_alive(
         &demo.approle_mount,
         &demo.approle_role,
         &demo.agent_secret_id_accessor
     ));
-    assert!(state.entity(&demo.agent_entity_id).unwrap().disabled);
-    assert!(!state.token(&demo.alice_token_accessor).unwrap().revoked);
-    assert!(!state.entity(&demo.alice_entity_id).unwrap().disabled);
+    assert!(bao.entity_disabled(&demo.agent_entity_id));
+    assert!(bao.token_alive(&demo.alice_token_accessor));
+    assert!(bao.lease_alive(&demo.alice_lease));
+    assert!(!bao.entity_disabled(&demo.alice_entity_id));
 
-    let again = sims::run(&ws, SHIPPED_PLAYBOOK, SHIPPED_SIGNAL, &[]);
+    let again = sims::run(&ws, SHIPPED_PLAYBOOK, &signal, &[]);
     again.expect_code(0);
     assert_eq!(statuses(&again.json()), ["already-applied"; 3]);
 }

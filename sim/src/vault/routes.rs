@@ -8,63 +8,18 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::acl::Cap;
+use super::answers::{
+    bad, bad_backend, data, data_error, denied, errors, internal, no_handler, parse,
+    refuse_trailing_slash, sealed, warning,
+};
 use super::state::{Caller, TokenInfo, VaultData, VaultState};
 use crate::server::admin_routes;
 use crate::util::{now_ms, rfc3339_nanos};
 
 type R = Result<Response, Response>;
-
-/// `{"errors":[…]}` with `status`.
-pub(crate) fn errors(status: StatusCode, msgs: &[&str]) -> Response {
-    (status, axum::Json(json!({ "errors": msgs }))).into_response()
-}
-
-/// How Vault renders a plain (non-logical) backend error: 500 with a multierror text.
-fn internal(msg: &str) -> Response {
-    errors(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &[&format!("1 error occurred:\n\t* {msg}\n\n")],
-    )
-}
-
-fn denied() -> Response {
-    errors(StatusCode::FORBIDDEN, &["permission denied"])
-}
-
-fn sealed() -> Response {
-    errors(StatusCode::SERVICE_UNAVAILABLE, &["Vault is sealed"])
-}
-
-fn bad(msg: &str) -> Response {
-    errors(StatusCode::BAD_REQUEST, &[msg])
-}
-
-/// A standard Vault response envelope around `data`.
-fn data(s: &VaultState, data: Value) -> Response {
-    let request_id = s.lock().rng.uuid();
-    axum::Json(json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": data,
-        "wrap_info": null,
-        "warnings": null,
-        "auth": null,
-    }))
-    .into_response()
-}
-
-fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, Response> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|_| bad("error parsing JSON"))
-}
 
 fn authorize(d: &VaultData, c: &Caller, path: &str, cap: Cap) -> Result<(), Response> {
     if d.allowed(c, path, cap) {
@@ -179,11 +134,11 @@ async fn lookup_accessor(State(s): State<VaultState>, Authed(c): Authed, body: B
         let d = s.lock();
         authorize(&d, &c, "auth/token/lookup-accessor", Cap::Update)?;
         if b.accessor.is_empty() {
-            return Err(bad("missing accessor"));
+            return Err(bad_backend("missing accessor"));
         }
         let t = d
             .live_token(&b.accessor, now)
-            .ok_or_else(|| bad("invalid accessor"))?;
+            .ok_or_else(|| bad_backend("invalid accessor"))?;
         token_json(t, now, false)
     };
     Ok(data(&s, v))
@@ -206,10 +161,13 @@ async fn revoke_accessor(State(s): State<VaultState>, Authed(c): Authed, body: B
     let mut d = s.lock();
     authorize(&d, &c, "auth/token/revoke-accessor", Cap::Update)?;
     if b.accessor.is_empty() {
-        return Err(bad("missing accessor"));
+        return Err(bad_backend("missing accessor"));
     }
+    // Vault answers an unknown (revoked, expired) accessor with 200 and a
+    // warning, not an error.
     if d.live_token(&b.accessor, now).is_none() {
-        return Err(bad("invalid accessor"));
+        drop(d);
+        return Ok(warning(&s, "No token found with this accessor"));
     }
     d.revoke_token_tree(&b.accessor, now);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -278,6 +236,10 @@ async fn lease_revoke_prefix(
         &format!("sys/leases/revoke-prefix/{prefix}"),
         Cap::SudoUpdate,
     )?;
+    // Vault matches whole path segments: `pki/issue/agent-9` is
+    // `pki/issue/agent-9/`, which never covers `pki/issue/agent-90/…`. (A
+    // prefix ending in `/` never gets here: see `refuse_trailing_slash`.)
+    let prefix = format!("{prefix}/");
     let leases: Vec<String> = d
         .leases
         .keys()
@@ -287,10 +249,11 @@ async fn lease_revoke_prefix(
     for id in leases {
         d.revoke_lease(&id, now);
     }
+    // A token's lease id is `<its auth path>/<hash>`.
     let tokens: Vec<String> = d
         .tokens
         .values()
-        .filter(|t| !t.revoked && t.path.starts_with(&prefix))
+        .filter(|t| !t.revoked && format!("{}/", t.path).starts_with(&prefix))
         .map(|t| t.accessor.clone())
         .collect();
     for acc in tokens {
@@ -300,7 +263,8 @@ async fn lease_revoke_prefix(
 }
 
 /// Mirrors AppRole's `secret-id-accessor/destroy`: unknown role and unknown accessor are plain
-/// backend errors (500); an accessor of another role on the same mount is a silent no-op (204).
+/// backend errors (500); an accessor of another role on the same mount is 403 `invalid secret
+/// id accessor`.
 async fn secret_id_destroy(
     State(s): State<VaultState>,
     Authed(c): Authed,
@@ -332,14 +296,19 @@ async fn secret_id_destroy(
             b.secret_id_accessor
         )));
     }
-    if let Some(sid) = d
+    let Some(sid) = d
         .roles
         .get_mut(&key)
         .and_then(|ids| ids.get_mut(&b.secret_id_accessor))
-    {
-        sid.destroyed = true;
-        sid.destroyed_at_ms = Some(now_ms());
-    }
+        .filter(|sid| !sid.destroyed)
+    else {
+        return Err(errors(
+            StatusCode::FORBIDDEN,
+            &["invalid secret id accessor"],
+        ));
+    };
+    sid.destroyed = true;
+    sid.destroyed_at_ms = Some(now_ms());
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -361,18 +330,25 @@ async fn secret_id_lookup(
             .roles
             .get(&(mount.clone(), role.clone()))
             .ok_or_else(|| internal(&format!("role {role:?} does not exist")))?;
-        let sid = ids
-            .get(&b.secret_id_accessor)
-            .filter(|s| !s.destroyed)
-            .ok_or_else(|| {
-                errors(
-                    StatusCode::NOT_FOUND,
-                    &[&format!(
-                        "failed to find accessor entry for secret_id_accessor: {:?}",
-                        b.secret_id_accessor
-                    )],
-                )
-            })?;
+        let live = |ids: &std::collections::BTreeMap<String, _>| {
+            ids.get(&b.secret_id_accessor)
+                .is_some_and(|s: &super::state::SecretIdInfo| !s.destroyed)
+        };
+        // An accessor of another role on the same mount: 204, no body.
+        if !live(ids) && d.roles.iter().any(|((m, _), ids)| *m == mount && live(ids)) {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        let Some(sid) = ids.get(&b.secret_id_accessor).filter(|s| !s.destroyed) else {
+            drop(d); // `data_error` takes the lock for its request id
+            return Err(data_error(
+                &s,
+                StatusCode::NOT_FOUND,
+                &format!(
+                    "failed to find accessor entry for secret_id_accessor: {:?}",
+                    b.secret_id_accessor
+                ),
+            ));
+        };
         json!({
             "secret_id_accessor": sid.accessor,
             "metadata": sid.metadata,
@@ -417,8 +393,7 @@ async fn entity_read(State(s): State<VaultState>, Authed(c): Authed, Path(id): P
     Ok(data(&s, v))
 }
 
-/// Updating an existing entity answers 204; an unknown id is a plain backend error (500
-/// `invalid entity id`), as in Vault's identity store.
+/// Updating an existing entity answers 204; an unknown id is 400 `entity not found from id`.
 async fn entity_update(
     State(s): State<VaultState>,
     Authed(c): Authed,
@@ -431,7 +406,7 @@ async fn entity_update(
     let e = d
         .entities
         .get_mut(&id)
-        .ok_or_else(|| internal("invalid entity id"))?;
+        .ok_or_else(|| bad("entity not found from id"))?;
     if let Some(v) = b.disabled {
         e.disabled = v;
     }
@@ -467,15 +442,6 @@ async fn health(State(s): State<VaultState>) -> Response {
         StatusCode::OK
     };
     (status, axum::Json(body)).into_response()
-}
-
-fn no_handler(path: &str) -> Response {
-    errors(
-        StatusCode::NOT_FOUND,
-        &[&format!(
-            "no handler for route {path:?}. route entry not found."
-        )],
-    )
 }
 
 /// Unknown paths: 403 unless the caller's policies cover the path, then 404.
@@ -556,4 +522,5 @@ pub(crate) fn router() -> Router<VaultState> {
         .route("/__sim/seal", post(admin_seal))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(refuse_trailing_slash))
 }
