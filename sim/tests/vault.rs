@@ -69,7 +69,7 @@ async fn auth_is_x_vault_token_only() {
         post(&url, Some(ROOT), json!({ "accessor": "nope" })).await,
         (
             StatusCode::BAD_REQUEST,
-            json!({ "errors": ["invalid accessor"] })
+            json!({ "errors": ["1 error occurred:\n\t* invalid accessor\n\n"] })
         )
     );
 }

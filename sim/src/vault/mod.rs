@@ -4,7 +4,9 @@
 //! Behaviour (see `sim/README.md` for the full list of quirks):
 //! - auth is `X-Vault-Token` only; a missing, unknown, revoked or expired token, or one whose
 //!   entity is disabled → 403 `{"errors":["permission denied"]}`;
-//! - `revoke-accessor` on an unknown or already revoked accessor → 400 `invalid accessor`;
+//! - `lookup-accessor` of an unknown or revoked accessor → 400 `invalid accessor` (a
+//!   multierror); `revoke-accessor` of one → 200 with a `No token found` warning;
+//! - a write to a path ending in `/` → 400, as OpenBao answers;
 //! - `sys/leases/revoke` of an unknown lease → 204 (Vault treats it as already revoked);
 //! - `sys/leases/revoke-prefix/…` needs `sudo` (root, or the `cordon-responder-sudo` policy);
 //! - sealed → 503 `{"errors":["Vault is sealed"]}`;
