@@ -25,131 +25,123 @@ use cordon_plugin_sdk::prelude::*;
 
 struct CyberArk;
 
-/// Every action this plugin offers.
-const ACTIONS: &[&str] = &[
-    "terminate-sessions",
-    "suspend-session",
-    "resume-session",
-    "rotate-credential",
-    "disable-user",
-    "enable-user",
-    "disable-auto-management",
-    "enable-auto-management",
-];
-
-impl Provider for CyberArk {
-    fn describe() -> PluginInfo {
-        use IdentityKind::{Account, Session, User};
-        PluginSpec::new("cyberark", env!("CARGO_PKG_VERSION"))
-            .secret("username", true, "the vault user Cordon logs on as")
-            .secret("password", true, "its password")
-            .config(
-                "base_url",
-                true,
-                "PVWA base URL, e.g. https://pvwa.example.com/PasswordVault",
-            )
-            .config(
-                "auth_method",
-                false,
-                "logon method: CyberArk (default), LDAP, RADIUS or Windows",
-            )
-            .action(Action::new(
+/// Every action, described beside the function that runs it.
+fn table() -> ActionTable<Pvwa> {
+    use IdentityKind::{Account, Session, User};
+    let user_id = "the numeric user id (default: attribute `user_id`, else the target id)";
+    let spec = PluginSpec::new("cyberark", env!("CARGO_PKG_VERSION"))
+        .secret("username", true, "the vault user Cordon logs on as")
+        .secret("password", true, "its password")
+        .config(
+            "base_url",
+            true,
+            "PVWA base URL, e.g. https://pvwa.example.com/PasswordVault",
+        )
+        .config(
+            "auth_method",
+            false,
+            "logon method: CyberArk (default), LDAP, RADIUS or Windows",
+        );
+    ActionTable::new(spec)
+        .action(
+            Action::new(
                 "terminate-sessions",
                 Effect::Isolate,
                 &[User, Account, Session],
                 "terminate every live PSM session of a vault user (name or numeric id), of an account, or one session",
-            ))
-            .action(
-                Action::new(
-                    "suspend-session",
-                    Effect::Isolate,
-                    &[Session],
-                    "suspend a live PSM session: the user's connection freezes",
-                )
-                .restored_by("resume-session"),
+            ),
+            sessions::terminate_sessions,
+        )
+        .action(
+            Action::new(
+                "suspend-session",
+                Effect::Isolate,
+                &[Session],
+                "suspend a live PSM session: the user's connection freezes",
             )
-            .action(
-                Action::new(
-                    "resume-session",
-                    Effect::Restore,
-                    &[Session],
-                    "resume a suspended PSM session",
-                )
-                .param("session_id", false, "the session (default: the target)"),
+            .restored_by("resume-session"),
+            sessions::suspend_session,
+        )
+        .action(
+            Action::new(
+                "resume-session",
+                Effect::Restore,
+                &[Session],
+                "resume a suspended PSM session",
             )
-            .action(
-                Action::new(
-                    "rotate-credential",
-                    Effect::Rotate,
-                    &[Account],
-                    "have the CPM change an account's credential now",
-                )
-                .param(
-                    "changed_after",
-                    false,
-                    "epoch seconds or RFC 3339: a credential changed since then is already rotated",
-                ),
+            .param("session_id", false, "the session (default: the target)"),
+            sessions::resume_session,
+        )
+        .action(
+            Action::new(
+                "rotate-credential",
+                Effect::Rotate,
+                &[Account],
+                "have the CPM change an account's credential now",
             )
-            .action(
-                Action::new(
-                    "disable-user",
-                    Effect::Quarantine,
-                    &[User],
-                    "disable a vault user (numeric id): it can no longer log on",
-                )
-                .param("user_id", false, "the numeric user id (default: attribute `user_id`, else the target id)")
-                .restored_by("enable-user"),
+            .param(
+                "changed_after",
+                false,
+                "epoch seconds or RFC 3339: a credential changed since then is already rotated",
+            ),
+            accounts::rotate_credential,
+        )
+        .action(
+            Action::new(
+                "disable-user",
+                Effect::Quarantine,
+                &[User],
+                "disable a vault user (numeric id): it can no longer log on",
             )
-            .action(
-                Action::new(
-                    "enable-user",
-                    Effect::Restore,
-                    &[User],
-                    "enable a disabled vault user again",
-                )
-                .param("user_id", false, "the numeric user id (default: attribute `user_id`, else the target id)"),
+            .param("user_id", false, user_id)
+            .restored_by("enable-user"),
+            |pvwa, request| accounts::set_user_enabled(pvwa, request, false),
+        )
+        .action(
+            Action::new(
+                "enable-user",
+                Effect::Restore,
+                &[User],
+                "enable a disabled vault user again",
             )
-            .action(
-                Action::new(
-                    "disable-auto-management",
-                    Effect::Quarantine,
-                    &[Account],
-                    "stop the CPM from managing (rotating, reconciling) an account's credential",
-                )
-                .param("reason", false, "recorded as the manual-management reason (default: Cordon containment)")
-                .restored_by("enable-auto-management"),
+            .param("user_id", false, user_id),
+            |pvwa, request| accounts::set_user_enabled(pvwa, request, true),
+        )
+        .action(
+            Action::new(
+                "disable-auto-management",
+                Effect::Quarantine,
+                &[Account],
+                "stop the CPM from managing (rotating, reconciling) an account's credential",
             )
-            .action(
-                Action::new(
-                    "enable-auto-management",
-                    Effect::Restore,
-                    &[Account],
-                    "let the CPM manage an account's credential again",
-                )
-                .param("account_id", false, "the account (default: the target)"),
+            .param(
+                "reason",
+                false,
+                "recorded as the manual-management reason (default: Cordon containment)",
             )
-            .build()
+            .restored_by("enable-auto-management"),
+            |pvwa, request| accounts::set_auto_management(pvwa, request, false),
+        )
+        .action(
+            Action::new(
+                "enable-auto-management",
+                Effect::Restore,
+                &[Account],
+                "let the CPM manage an account's credential again",
+            )
+            .param("account_id", false, "the account (default: the target)"),
+            |pvwa, request| accounts::set_auto_management(pvwa, request, true),
+        )
+}
+
+impl Provider for CyberArk {
+    fn describe() -> PluginInfo {
+        table().describe()
     }
 
     fn execute(request: ActionRequest) -> Result<ActionOutcome, ProviderError> {
-        let action = request.action.as_str();
-        if !ACTIONS.contains(&action) {
-            return Err(ProviderError::Unsupported(format!(
-                "the cyberark plugin has no action `{action}`"
-            )));
-        }
-        // Logged off when `pvwa` is dropped, whatever the action returns.
-        let pvwa = Pvwa::logon()?;
-        match action {
-            "terminate-sessions" => sessions::terminate_sessions(&pvwa, &request),
-            "suspend-session" => sessions::suspend_session(&pvwa, &request),
-            "resume-session" => sessions::resume_session(&pvwa, &request),
-            "rotate-credential" => accounts::rotate_credential(&pvwa, &request),
-            "disable-user" => accounts::set_user_enabled(&pvwa, &request, false),
-            "enable-user" => accounts::set_user_enabled(&pvwa, &request, true),
-            "disable-auto-management" => accounts::set_auto_management(&pvwa, &request, false),
-            _ => accounts::set_auto_management(&pvwa, &request, true),
-        }
+        // Logged off when the session is dropped, whatever the action returns.
+        table().execute(&request, Pvwa::logon)
     }
 
     fn inspect(target: Identity) -> Result<IdentityFacts, ProviderError> {
@@ -159,3 +151,11 @@ impl Provider for CyberArk {
 }
 
 cordon_plugin_sdk::export_provider!(CyberArk);
+
+#[cfg(test)]
+mod table_tests {
+    #[test]
+    fn the_action_table_is_consistent() {
+        assert_eq!(super::table().check(), Ok(()));
+    }
+}

@@ -23,41 +23,48 @@ use cordon_plugin_sdk::prelude::*;
 
 struct OktaPlugin;
 
-impl Provider for OktaPlugin {
-    fn describe() -> PluginInfo {
-        use IdentityKind::{Agent, ServiceAccount, Session, Token, User};
-        PluginSpec::new("okta", env!("CARGO_PKG_VERSION"))
-            .secret(
-                "api_token",
-                true,
-                "Okta API token (SSWS), or an OAuth access token with auth_scheme = Bearer",
-            )
-            .config("org_url", true, "the org's URL, e.g. https://example.okta.com")
-            .config(
-                "auth_scheme",
-                false,
-                "SSWS (API token, default) or Bearer (OAuth access token)",
-            )
-            .action(
-                Action::new(
+/// Every action, described beside the function that runs it.
+fn table() -> ActionTable<Okta> {
+    use IdentityKind::{Agent, ServiceAccount, Session, Token, User};
+    let spec = PluginSpec::new("okta", env!("CARGO_PKG_VERSION"))
+        .secret(
+            "api_token",
+            true,
+            "Okta API token (SSWS), or an OAuth access token with auth_scheme = Bearer",
+        )
+        .config(
+            "org_url",
+            true,
+            "the org's URL, e.g. https://example.okta.com",
+        )
+        .config(
+            "auth_scheme",
+            false,
+            "SSWS (API token, default) or Bearer (OAuth access token)",
+        );
+    ActionTable::new(spec)
+        .action(
+            Action::new(
                     "suspend-user",
                     Effect::Quarantine,
                     &[User],
                     "suspend an ACTIVE user: no sign-in until unsuspended",
                 )
                 .restored_by("unsuspend-user"),
-            )
-            .action(
-                Action::new(
+            |okta, request| actions::set_suspended(okta, request, Lifecycle::Suspend),
+        )
+        .action(
+            Action::new(
                     "unsuspend-user",
                     Effect::Restore,
                     &[User],
                     "unsuspend a SUSPENDED user",
                 )
                 .param("user_id", false, "the user (default: the target)"),
-            )
-            .action(
-                Action::new(
+            |okta, request| actions::set_suspended(okta, request, Lifecycle::Unsuspend),
+        )
+        .action(
+            Action::new(
                     "clear-sessions",
                     Effect::Isolate,
                     &[User, Session],
@@ -65,54 +72,55 @@ impl Provider for OktaPlugin {
                 )
                 .param("user", false, "for a session target: its user (default: attribute `user`)")
                 .param("oauth_tokens", false, "`false` keeps the user's OAuth tokens (default true)"),
-            )
-            .action(Action::new(
+            actions::clear_sessions,
+        )
+        .action(
+            Action::new(
                 "revoke-grants",
                 Effect::Revoke,
                 &[User],
                 "revoke every OAuth consent grant of a user",
-            ))
-            .action(
-                Action::new(
+            ),
+            actions::revoke_grants,
+        )
+        .action(
+            Action::new(
                     "deactivate-app",
                     Effect::Quarantine,
                     &[Agent, ServiceAccount],
                     "deactivate an app (an agent's or service's OAuth client): no new tokens",
                 )
                 .restored_by("activate-app"),
-            )
-            .action(
-                Action::new(
+            |okta, request| actions::set_app_status(okta, request, false),
+        )
+        .action(
+            Action::new(
                     "activate-app",
                     Effect::Restore,
                     &[Agent, ServiceAccount],
                     "activate a deactivated app again",
                 )
                 .param("app_id", false, "the app (default: the target)"),
-            )
-            .action(Action::new(
+            |okta, request| actions::set_app_status(okta, request, true),
+        )
+        .action(
+            Action::new(
                 "revoke-api-token",
                 Effect::Revoke,
                 &[Token],
                 "revoke an API token by its id",
-            ))
-            .build()
+            ),
+            actions::revoke_api_token,
+        )
+}
+
+impl Provider for OktaPlugin {
+    fn describe() -> PluginInfo {
+        table().describe()
     }
 
     fn execute(request: ActionRequest) -> Result<ActionOutcome, ProviderError> {
-        let okta = Okta::from_settings()?;
-        match request.action.as_str() {
-            "suspend-user" => actions::set_suspended(&okta, &request, Lifecycle::Suspend),
-            "unsuspend-user" => actions::set_suspended(&okta, &request, Lifecycle::Unsuspend),
-            "clear-sessions" => actions::clear_sessions(&okta, &request),
-            "revoke-grants" => actions::revoke_grants(&okta, &request),
-            "deactivate-app" => actions::set_app_status(&okta, &request, false),
-            "activate-app" => actions::set_app_status(&okta, &request, true),
-            "revoke-api-token" => actions::revoke_api_token(&okta, &request),
-            other => Err(ProviderError::Unsupported(format!(
-                "the okta plugin has no action `{other}`"
-            ))),
-        }
+        table().execute(&request, Okta::from_settings)
     }
 
     fn inspect(target: Identity) -> Result<IdentityFacts, ProviderError> {
@@ -121,3 +129,11 @@ impl Provider for OktaPlugin {
 }
 
 cordon_plugin_sdk::export_provider!(OktaPlugin);
+
+#[cfg(test)]
+mod table_tests {
+    #[test]
+    fn the_action_table_is_consistent() {
+        assert_eq!(super::table().check(), Ok(()));
+    }
+}

@@ -13,6 +13,8 @@
 //! - [`ratelimit`]: rate-limit headers (`Retry-After`, `X-Rate-Limit-*`);
 //! - [`sigv4`]: AWS Signature Version 4;
 //! - [`encoding`]: percent and form encoding;
+//! - [`table`]: one [`table::ActionTable`] that produces both `describe` and
+//!   the dispatch of `execute`;
 //! - [`spec`] and [`outcome`]: builders for `describe` and `execute` results;
 //! - [`settings`]: secrets, config and logging from the host.
 //!
@@ -40,6 +42,7 @@ pub mod rest;
 pub mod settings;
 pub mod sigv4;
 pub mod spec;
+pub mod table;
 pub mod time;
 
 /// Bindings generated from `wit/provider.wit`.
@@ -78,6 +81,7 @@ pub mod prelude {
     pub use crate::rest::{Api, ApiError, ApiPath, CallError};
     pub use crate::settings::{config, config_or, log, secret};
     pub use crate::spec::{Action, PluginSpec};
+    pub use crate::table::ActionTable;
     pub use crate::{
         ActionOutcome, ActionRequest, Effect, Identity, IdentityFacts, IdentityKind, PluginInfo,
         Provider, ProviderError,

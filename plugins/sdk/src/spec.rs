@@ -65,6 +65,11 @@ impl PluginSpec {
         self
     }
 
+    /// The provider's name.
+    pub fn provider(&self) -> &str {
+        &self.info.provider
+    }
+
     /// The finished description.
     pub fn build(self) -> PluginInfo {
         self.info
@@ -92,6 +97,11 @@ impl Action {
                 description: description.into(),
             },
         }
+    }
+
+    /// The action's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
     }
 
     /// The action can be undone by `restore_action`, fed with the outcome's restore data.

@@ -24,106 +24,105 @@ use cordon_plugin_sdk::prelude::*;
 
 struct VaultPlugin;
 
-impl Provider for VaultPlugin {
-    fn describe() -> PluginInfo {
-        use IdentityKind::{Agent, Secret, ServiceAccount, Token, User, Workload};
-        let entity_kinds = &[Workload, Agent, ServiceAccount, User];
-        PluginSpec::new("vault", env!("CARGO_PKG_VERSION"))
-            .secret(
-                "token",
-                true,
-                "Vault token Cordon acts with (X-Vault-Token)",
-            )
-            .config(
-                "address",
-                true,
-                "Vault address, e.g. https://vault.example.com:8200",
-            )
-            .config("namespace", false, "Vault Enterprise namespace")
-            .config(
-                "approle_mount",
-                false,
-                "AppRole mount used when a request names none (default approle)",
-            )
-            .action(Action::new(
+/// Every action, described beside the function that runs it.
+fn table() -> ActionTable<Vault> {
+    use IdentityKind::{Agent, Secret, ServiceAccount, Token, User, Workload};
+    let entity_kinds = &[Workload, Agent, ServiceAccount, User];
+    let entity_id = "the entity id (default: attribute `entity_id`, else the target id)";
+    let spec = PluginSpec::new("vault", env!("CARGO_PKG_VERSION"))
+        .secret(
+            "token",
+            true,
+            "Vault token Cordon acts with (X-Vault-Token)",
+        )
+        .config(
+            "address",
+            true,
+            "Vault address, e.g. https://vault.example.com:8200",
+        )
+        .config("namespace", false, "Vault Enterprise namespace")
+        .config(
+            "approle_mount",
+            false,
+            "AppRole mount used when a request names none (default approle)",
+        );
+    ActionTable::new(spec)
+        .action(
+            Action::new(
                 "revoke-token",
                 Effect::Revoke,
                 &[Token],
                 "revoke a token by its accessor, with its child tokens and their leases",
-            ))
-            .action(Action::new(
+            ),
+            actions::revoke_token,
+        )
+        .action(
+            Action::new(
                 "revoke-lease",
                 Effect::Revoke,
                 &[Secret],
                 "revoke one lease (a dynamic secret) by its id",
-            ))
-            .action(Action::new(
+            ),
+            actions::revoke_lease,
+        )
+        .action(
+            Action::new(
                 "revoke-lease-prefix",
                 Effect::Revoke,
                 &[Secret],
-                "revoke every lease under a prefix, e.g. database/creds/agent-7/ (needs sudo)",
-            ))
-            .action(
-                Action::new(
-                    "destroy-secret-id",
-                    Effect::Revoke,
-                    &[Secret],
-                    "destroy an AppRole secret-id by its accessor",
-                )
-                .param(
-                    "role",
-                    false,
-                    "its AppRole role (or the identity's attribute `role`)",
-                )
-                .param(
-                    "mount",
-                    false,
-                    "its AppRole mount (or attribute `mount`; default: config approle_mount)",
-                ),
+                "revoke every lease under a prefix, e.g. database/creds/agent-7 (needs sudo)",
+            ),
+            actions::revoke_lease_prefix,
+        )
+        .action(
+            Action::new(
+                "destroy-secret-id",
+                Effect::Revoke,
+                &[Secret],
+                "destroy an AppRole secret-id by its accessor",
             )
-            .action(
-                Action::new(
-                    "disable-entity",
-                    Effect::Quarantine,
-                    entity_kinds,
-                    "disable an identity entity: its tokens are refused, not revoked",
-                )
-                .param(
-                    "entity_id",
-                    false,
-                    "the entity id (default: attribute `entity_id`, else the target id)",
-                )
-                .restored_by("enable-entity"),
+            .param(
+                "role",
+                false,
+                "its AppRole role (or the identity's attribute `role`)",
             )
-            .action(
-                Action::new(
-                    "enable-entity",
-                    Effect::Restore,
-                    entity_kinds,
-                    "enable a disabled identity entity again",
-                )
-                .param(
-                    "entity_id",
-                    false,
-                    "the entity id (default: attribute `entity_id`, else the target id)",
-                ),
+            .param(
+                "mount",
+                false,
+                "its AppRole mount (or attribute `mount`; default: config approle_mount)",
+            ),
+            actions::destroy_secret_id,
+        )
+        .action(
+            Action::new(
+                "disable-entity",
+                Effect::Quarantine,
+                entity_kinds,
+                "disable an identity entity: its tokens are refused, not revoked",
             )
-            .build()
+            .param("entity_id", false, entity_id)
+            .restored_by("enable-entity"),
+            |vault, request| actions::set_entity_disabled(vault, request, true),
+        )
+        .action(
+            Action::new(
+                "enable-entity",
+                Effect::Restore,
+                entity_kinds,
+                "enable a disabled identity entity again",
+            )
+            .param("entity_id", false, entity_id),
+            |vault, request| actions::set_entity_disabled(vault, request, false),
+        )
+}
+
+impl Provider for VaultPlugin {
+    fn describe() -> PluginInfo {
+        table().describe()
     }
 
     fn execute(request: ActionRequest) -> Result<ActionOutcome, ProviderError> {
-        let vault = Vault::from_settings()?;
-        match request.action.as_str() {
-            "revoke-token" => actions::revoke_token(&vault, &request),
-            "revoke-lease" => actions::revoke_lease(&vault, &request),
-            "revoke-lease-prefix" => actions::revoke_lease_prefix(&vault, &request),
-            "destroy-secret-id" => actions::destroy_secret_id(&vault, &request),
-            "disable-entity" => actions::set_entity_disabled(&vault, &request, true),
-            "enable-entity" => actions::set_entity_disabled(&vault, &request, false),
-            other => Err(ProviderError::Unsupported(format!(
-                "the vault plugin has no action `{other}`"
-            ))),
-        }
+        table().execute(&request, Vault::from_settings)
     }
 
     fn inspect(target: Identity) -> Result<IdentityFacts, ProviderError> {
@@ -132,3 +131,11 @@ impl Provider for VaultPlugin {
 }
 
 cordon_plugin_sdk::export_provider!(VaultPlugin);
+
+#[cfg(test)]
+mod table_tests {
+    #[test]
+    fn the_action_table_is_consistent() {
+        assert_eq!(super::table().check(), Ok(()));
+    }
+}
