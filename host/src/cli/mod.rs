@@ -8,8 +8,10 @@
 
 mod approvals;
 mod audit;
+mod call;
 mod grants;
 mod inspect;
+mod plugins;
 mod progress;
 mod remote;
 mod report;
@@ -107,7 +109,7 @@ enum Command {
     /// Inspect configured plugins.
     Plugins {
         #[command(subcommand)]
-        command: PluginsCommand,
+        command: plugins::PluginsCommand,
     },
     /// Work with playbooks.
     Playbook {
@@ -281,25 +283,6 @@ enum RunsCommand {
 }
 
 #[derive(Subcommand)]
-enum PluginsCommand {
-    /// Load every configured plugin and list what it offers.
-    List {
-        #[command(flatten)]
-        config: ConfigArg,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one plugin's actions, settings and limits.
-    Inspect {
-        name: String,
-        #[command(flatten)]
-        config: ConfigArg,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum PlaybookCommand {
     /// Validate a playbook against the configured plugins, changing nothing.
     Check {
@@ -394,14 +377,7 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
                 json,
             } => inspect::runs_show(&config.config, &run_id, json),
         },
-        Command::Plugins { command } => match command {
-            PluginsCommand::List { config, json } => {
-                inspect::plugins_list(&config.config, json).await
-            }
-            PluginsCommand::Inspect { name, config, json } => {
-                inspect::plugins_inspect(&config.config, &name, json).await
-            }
-        },
+        Command::Plugins { command } => plugins::dispatch(command).await,
         Command::Playbook { command } => match command {
             PlaybookCommand::Check { file, config } => {
                 inspect::playbook_check(&config.config, &file).await

@@ -39,6 +39,37 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         )
         .into());
     }
+    let validated = Validated {
+        config,
+        models,
+        playbook,
+        signal,
+        signal_text: signal_source.text,
+    };
+    let (ctx, run) = start(&args, validated).await?;
+    print_run(ctx.store.as_ref(), &run, args.json, &args.config)
+}
+
+/// Inputs that passed every check a file alone allows.
+pub struct Validated {
+    pub config: Config,
+    pub models: Models,
+    pub playbook: Playbook,
+    pub signal: Signal,
+    pub signal_text: String,
+}
+
+/// Loads the plugins the playbook names, checks it against them, and runs
+/// it to its end (or until it waits for approvals); the store is opened only
+/// once everything is valid.
+pub async fn start(args: &RunArgs, inputs: Validated) -> anyhow::Result<(Context, RunRecord)> {
+    let Validated {
+        config,
+        models,
+        playbook,
+        signal,
+        signal_text,
+    } = inputs;
     let plugin_names = super::plugins_used(&config, &args.config, &playbook)?;
     let plugins = std::sync::Arc::new(cordon_config::load_plugins(&config, &plugin_names).await?);
     playbook.check(plugins.as_ref())?;
@@ -68,7 +99,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .start(RunRequest {
             playbook,
             signal,
-            signal_source: signal_source.text,
+            signal_source: signal_text,
             dry_run: args.dry_run,
             principal,
         })
@@ -76,7 +107,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         .context("the run stopped before it finished; `cordon resume` continues it")?;
     drop(engine);
     progress.finish().await;
-    print_run(ctx.store.as_ref(), &run, args.json, &args.config)
+    Ok((ctx, run))
 }
 
 /// `cordon resume`: continue every run that was interrupted (or whose
