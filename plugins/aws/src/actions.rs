@@ -81,17 +81,18 @@ pub fn set_key_status(
     } else {
         "reactivate"
     };
-    let outcome = if current == wanted {
-        Outcome::already_applied(format!(
+    let plan = if current == wanted {
+        Plan::done(format!(
             "access key {} of user {user} is already {wanted}",
             key.id
         ))
-    } else if request.dry_run {
-        Outcome::planned(format!(
-            "would {verb} access key {} of user {user} (now {current})",
+    } else {
+        Plan::change(format!(
+            "{verb} access key {} of user {user} (now {current})",
             key.id
         ))
-    } else {
+    };
+    let outcome = converge(request, plan, || {
         iam.call(
             "UpdateAccessKey",
             &[
@@ -100,8 +101,11 @@ pub fn set_key_status(
                 ("UserName", &user),
             ],
         )?;
-        Outcome::applied(format!("{verb}d access key {} of user {user}", key.id))
-    };
+        Ok(Outcome::applied(format!(
+            "{verb}d access key {} of user {user}",
+            key.id
+        )))
+    })?;
     outcome
         .evidence("user", &user)
         .evidence("previous_status", &current)

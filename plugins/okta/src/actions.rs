@@ -52,9 +52,7 @@ pub fn set_suspended(
     };
     let user = okta.user(key)?;
     let (login, verb) = (&user.login, change.verb());
-    let outcome = if user.status == change.to() {
-        Outcome::already_applied(format!("user {login} is already {}", change.to()))
-    } else if user.status != change.from() {
+    if user.status != change.to() && user.status != change.from() {
         return Err(invalid(format!(
             "Okta can only {verb} {} users, and user {login} is {}{}",
             change.from(),
@@ -67,12 +65,16 @@ pub fn set_suspended(
                 _ => "",
             }
         )));
-    } else if request.dry_run {
-        Outcome::planned(format!("would {verb} user {login} (now {})", user.status))
+    }
+    let plan = if user.status == change.to() {
+        Plan::done(format!("user {login} is already {}", change.to()))
     } else {
+        Plan::change(format!("{verb} user {login} (now {})", user.status))
+    };
+    let outcome = converge(request, plan, || {
         let path = Okta::user_path(&user.id).then("lifecycle").then(verb);
         match okta.api().post_empty(&path) {
-            Ok(_) => Outcome::applied(format!("{verb}ed user {login}")),
+            Ok(_) => Ok(Outcome::applied(format!("{verb}ed user {login}"))),
             // Okta refuses a transition from the wrong state with 400
             // E0000001: someone may have been faster. Read again.
             Err(CallError::Api(e)) if e.status == 400 => {
@@ -80,14 +82,14 @@ pub fn set_suspended(
                 if now.status != change.to() {
                     return Err(e.into());
                 }
-                Outcome::already_applied(format!(
+                Ok(Outcome::already_applied(format!(
                     "user {login} is already {} (changed meanwhile)",
                     change.to()
-                ))
+                )))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    };
+    })?;
     let mut outcome = user_evidence(outcome, &user).evidence("previous_status", &user.status);
     if matches!(change, Lifecycle::Suspend) {
         outcome = outcome.restore("user_id", &user.id);

@@ -15,6 +15,8 @@
 //! - [`encoding`]: percent and form encoding;
 //! - [`table`]: one [`table::ActionTable`] that produces both `describe` and
 //!   the dispatch of `execute`;
+//! - [`converge`]: read, then plan, then apply, with the dry-run and
+//!   `already-applied` rules kept by construction;
 //! - [`spec`] and [`outcome`]: builders for `describe` and `execute` results;
 //! - [`settings`]: secrets, config and logging from the host.
 //!
@@ -32,6 +34,7 @@
 //! cordon_plugin_sdk::export_provider!(Example);
 //! ```
 
+pub mod converge;
 pub mod encoding;
 pub mod errors;
 pub mod http;
@@ -75,6 +78,7 @@ pub use wstd;
 
 /// What plugins usually import.
 pub mod prelude {
+    pub use crate::converge::{Plan, converge};
     pub use crate::errors::{invalid, not_found, transient};
     pub use crate::http::{Method, Request, Response};
     pub use crate::outcome::{Outcome, RequestExt};

@@ -35,6 +35,11 @@ impl Outcome {
         Outcome::new(OutcomeStatus::Planned, detail)
     }
 
+    /// The outcome's status so far.
+    pub fn status(&self) -> OutcomeStatus {
+        self.outcome.status
+    }
+
     /// A parameter for the restore action.
     pub fn restore(mut self, key: impl Into<String>, value: impl Into<String>) -> Outcome {
         self.outcome.restore.push((key.into(), value.into()));

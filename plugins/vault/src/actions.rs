@@ -104,17 +104,16 @@ pub fn revoke_lease(
         .done();
     };
     let expire = lease["expire_time"].as_str().unwrap_or("never").to_string();
-    let outcome = if request.dry_run {
-        Outcome::planned(format!("would revoke lease {lease_id} (expires {expire})"))
-    } else {
+    let plan = Plan::change(format!("revoke lease {lease_id} (expires {expire})"));
+    let outcome = converge(request, plan, || {
         vault.post(
             &ApiPath::new("sys/leases/revoke"),
             json!({ "lease_id": lease_id, "sync": true }),
         )?;
-        Outcome::applied(format!(
+        Ok(Outcome::applied(format!(
             "revoked lease {lease_id} (it would have expired {expire})"
-        ))
-    };
+        )))
+    })?;
     outcome
         .evidence("lease_id", lease_id)
         .evidence("expire_time", expire)
@@ -305,20 +304,21 @@ pub fn set_entity_disabled(
     } else {
         ("enable", "enabled")
     };
-    let outcome = if entity.disabled == disabled {
-        Outcome::already_applied(format!("entity {name} ({id}) is already {state}"))
-    } else if request.dry_run {
-        Outcome::planned(format!("would {verb} entity {name} ({id})"))
+    let plan = if entity.disabled == disabled {
+        Plan::done(format!("entity {name} ({id}) is already {state}"))
     } else {
+        Plan::change(format!("{verb} entity {name} ({id})"))
+    };
+    let outcome = converge(request, plan, || {
         vault.set_entity_disabled(&id, disabled)?;
-        Outcome::applied(if disabled {
+        Ok(Outcome::applied(if disabled {
             format!(
                 "disabled entity {name} ({id}): its tokens are refused until it is enabled again"
             )
         } else {
             format!("enabled entity {name} ({id}): its tokens work again")
-        })
-    };
+        }))
+    })?;
     let mut outcome = outcome
         .evidence("entity_id", &id)
         .evidence("entity_name", name);
