@@ -168,7 +168,18 @@ impl Request {
         for (name, value) in &self.wire_headers() {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let request = builder.body(Body::from(self.body))?;
+        // wstd writes a complete body with one `write`, even an empty one; a
+        // host that already closed the body stream (the request's
+        // `Content-Length: 0` said it is complete, or a GET has none) fails
+        // that write, and the call with it ("connection reset"), at random.
+        // An empty body is therefore a stream with no chunk: nothing is
+        // written, the body is just finished.
+        let body = if self.body.is_empty() {
+            Body::from_stream(futures_lite::stream::empty::<Vec<u8>>())
+        } else {
+            Body::from(self.body)
+        };
+        let request = builder.body(body)?;
         let mut client = Client::new();
         if let Some(timeout) = self.timeout {
             client.set_connect_timeout(timeout);
