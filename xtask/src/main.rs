@@ -141,6 +141,7 @@ pub const LAYERS: &[&str] = &[
     "cordon-store",
     "cordon-authority",
     "cordon-plugin-host",
+    "cordon-plugin-harness",
     "cordon-engine",
     "cordon-report",
     "cordon-config",
