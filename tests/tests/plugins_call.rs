@@ -61,7 +61,7 @@ fn one_action_is_planned_then_applied_with_its_requests_and_restore_data() {
 #[test]
 fn a_call_names_what_is_wrong_and_changes_nothing() {
     let (sim, demo) = sims::okta();
-    let ws = sims::workspace(
+    let mut ws = sims::workspace(
         &[sims::okta_plugin(&sim.url)],
         &[("OKTA_API_TOKEN", OKTA_API_TOKEN)],
     );
@@ -130,6 +130,26 @@ fn a_call_names_what_is_wrong_and_changes_nothing() {
             .contains("action `suspend-user` of plugin `okta` takes user, not token"),
         "{}",
         wrong_kind.stderr()
+    );
+    // Against a server, a call would bypass its API: refused.
+    ws.env("CORDON_TOKEN", "e2e-unused-token");
+    let remote = ws.cordon(&[
+        "plugins",
+        "call",
+        "okta",
+        "suspend-user",
+        "--target",
+        &demo.alice_id,
+        "--server",
+        "http://127.0.0.1:9",
+    ]);
+    remote.expect_code(1);
+    assert!(
+        remote
+            .stderr()
+            .contains("`cordon plugins call` runs on a local store"),
+        "{}",
+        remote.stderr()
     );
     assert_eq!(
         sim.state.requests().len(),

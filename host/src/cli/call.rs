@@ -7,6 +7,7 @@
 //! is special-cased; only the output is: the outcome, the requests the plugin
 //! made and the restore data.
 
+use super::ConfigArg;
 use super::run::{RunArgs, Validated, exit_code, start};
 use anyhow::bail;
 use cordon_config::{Config, Models};
@@ -18,19 +19,41 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What `cordon plugins call` was asked.
+#[derive(clap::Args)]
 pub struct CallArgs {
-    pub config: PathBuf,
+    /// The plugin's name in the config.
+    #[arg(value_name = "NAME")]
     pub plugin: String,
+    /// The action, e.g. `suspend-user`.
     pub action: String,
+    /// The target identity's id.
+    #[arg(long)]
     pub target: String,
+    /// The target's kind (default: the first kind the action accepts).
+    #[arg(long)]
     pub kind: Option<String>,
+    /// A target attribute, `KEY=VALUE` (repeatable).
+    #[arg(long = "attr", value_name = "KEY=VALUE")]
     pub attributes: Vec<String>,
+    /// An action parameter, `KEY=VALUE` (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+    /// The severity the authority model sees.
+    #[arg(long, default_value = "high")]
     pub severity: String,
+    /// The incident the call belongs to.
+    #[arg(long)]
     pub incident: Option<String>,
+    /// Plan only: the plugin reads and says what it would do.
+    #[arg(long)]
     pub dry_run: bool,
-    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Who makes the call (default: automation:cli).
+    #[arg(long = "as", value_name = "PRINCIPAL")]
     pub principal: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The kind of signal a call's synthetic signal has (a playbook trigger
@@ -39,21 +62,9 @@ const CALL_SIGNAL_KIND: &str = "cordon.plugins-call";
 
 /// Runs one action and prints what happened.
 pub async fn call(args: CallArgs) -> anyhow::Result<u8> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.config)?;
     let models = Models::load(&config)?;
-    if config.plugin(&args.plugin).is_none() {
-        bail!(
-            "no plugin `{}` in {} (configured: {})",
-            args.plugin,
-            args.config.display(),
-            config
-                .plugins
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    super::inspect::configured_plugin(&config, &args.config.config, &args.plugin)?;
     let host = cordon_config::load_plugins(&config, std::slice::from_ref(&args.plugin)).await?;
     let info = host.info(&args.plugin).expect("loaded").clone();
     drop(host);
@@ -124,7 +135,7 @@ pub async fn call(args: CallArgs) -> anyhow::Result<u8> {
     .map_err(|errors| anyhow::anyhow!("{errors}"))?;
 
     let run_args = RunArgs {
-        config: args.config.clone(),
+        config: args.config.config.clone(),
         playbook: PathBuf::from("<plugins call>"),
         signal: PathBuf::from("<plugins call>"),
         dry_run: args.dry_run,
@@ -268,7 +279,9 @@ mod tests {
     #[test]
     fn the_playbook_of_a_call_has_one_step_and_quotes_its_values() {
         let args = CallArgs {
-            config: PathBuf::from("cordon.toml"),
+            config: ConfigArg {
+                config: PathBuf::from("cordon.toml"),
+            },
             plugin: "okta".into(),
             action: "suspend-user".into(),
             target: "x".into(),

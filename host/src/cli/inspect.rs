@@ -81,8 +81,12 @@ pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> 
     Ok(EXIT_OK)
 }
 
-pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
-    let config = Config::load(config_path)?;
+/// The plugin called `name` in the config, or an error naming those it has.
+pub fn configured_plugin<'a>(
+    config: &'a Config,
+    config_path: &Path,
+    name: &str,
+) -> anyhow::Result<&'a cordon_plugin_host::PluginConfig> {
     let Some(plugin) = config.plugin(name) else {
         bail!(
             "no plugin `{name}` in {} (configured: {})",
@@ -95,6 +99,12 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
                 .join(", ")
         );
     };
+    Ok(plugin)
+}
+
+pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyhow::Result<u8> {
+    let config = Config::load(config_path)?;
+    let plugin = configured_plugin(&config, config_path, name)?;
     let host = cordon_config::load_plugins(&config, &[name.to_string()]).await?;
     let info = host.info(name).expect("loaded");
     if json {

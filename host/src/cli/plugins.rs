@@ -24,40 +24,7 @@ pub enum PluginsCommand {
     /// Run one action of a plugin in its sandbox, with the config's grants,
     /// and show the outcome, the requests it made and its restore data. It is
     /// a run like any other: decided, audited, restorable.
-    Call {
-        /// The plugin's name in the config.
-        name: String,
-        /// The action, e.g. `suspend-user`.
-        action: String,
-        /// The target identity's id.
-        #[arg(long)]
-        target: String,
-        /// The target's kind (default: the first kind the action accepts).
-        #[arg(long)]
-        kind: Option<String>,
-        /// A target attribute, `KEY=VALUE` (repeatable).
-        #[arg(long = "attr", value_name = "KEY=VALUE")]
-        attributes: Vec<String>,
-        /// An action parameter, `KEY=VALUE` (repeatable).
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
-        /// The severity the authority model sees.
-        #[arg(long, default_value = "high")]
-        severity: String,
-        /// The incident the call belongs to.
-        #[arg(long)]
-        incident: Option<String>,
-        /// Plan only: the plugin reads and says what it would do.
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        config: ConfigArg,
-        /// Who makes the call (default: automation:cli).
-        #[arg(long = "as", value_name = "PRINCIPAL")]
-        principal: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Call(call::CallArgs),
 }
 
 /// Runs a `cordon plugins` command.
@@ -67,35 +34,6 @@ pub async fn dispatch(command: PluginsCommand) -> anyhow::Result<u8> {
         PluginsCommand::Inspect { name, config, json } => {
             inspect::plugins_inspect(&config.config, &name, json).await
         }
-        PluginsCommand::Call {
-            name,
-            action,
-            target,
-            kind,
-            attributes,
-            params,
-            severity,
-            incident,
-            dry_run,
-            config,
-            principal,
-            json,
-        } => {
-            call::call(call::CallArgs {
-                config: config.config,
-                plugin: name,
-                action,
-                target,
-                kind,
-                attributes,
-                params,
-                severity,
-                incident,
-                dry_run,
-                json,
-                principal,
-            })
-            .await
-        }
+        PluginsCommand::Call(args) => call::call(args).await,
     }
 }

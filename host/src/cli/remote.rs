@@ -561,6 +561,12 @@ pub(super) async fn dispatch(remote: &Remote, command: Command) -> anyhow::Resul
         Command::Resume { .. } => anyhow::bail!(
             "`cordon resume` works on a local store: a server resumes its unfinished runs itself when it starts"
         ),
+        Command::Plugins {
+            command: super::plugins::PluginsCommand::Call(_),
+        } => anyhow::bail!(
+            "`cordon plugins call` runs on a local store with this machine's config: against a \
+             server, send a playbook with `cordon run` (unset CORDON_ADDR or drop --server to call locally)"
+        ),
         // Commands about this machine's files work the same with a server configured.
         other @ (Command::Serve { .. }
         | Command::Token { .. }

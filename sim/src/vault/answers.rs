@@ -44,18 +44,7 @@ pub(crate) fn bad(msg: &str) -> Response {
 
 /// The envelope Vault answers a no-op with: 200, `data: null` and one warning.
 pub(crate) fn warning(s: &VaultState, warning: &str) -> Response {
-    let request_id = s.lock().rng.uuid();
-    axum::Json(json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": null,
-        "wrap_info": null,
-        "warnings": [warning],
-        "auth": null,
-    }))
-    .into_response()
+    envelope(s, Value::Null, json!([warning]))
 }
 
 /// An error some backends (AppRole's lookups) answer inside the response
@@ -68,6 +57,11 @@ pub(crate) fn data_error(s: &VaultState, status: StatusCode, error: &str) -> Res
 
 /// A standard Vault response envelope around `data`.
 pub(crate) fn data(s: &VaultState, data: Value) -> Response {
+    envelope(s, data, Value::Null)
+}
+
+/// Vault's response envelope (takes the state's lock for the request id).
+fn envelope(s: &VaultState, data: Value, warnings: Value) -> Response {
     let request_id = s.lock().rng.uuid();
     axum::Json(json!({
         "request_id": request_id,
@@ -76,7 +70,7 @@ pub(crate) fn data(s: &VaultState, data: Value) -> Response {
         "lease_duration": 0,
         "data": data,
         "wrap_info": null,
-        "warnings": null,
+        "warnings": warnings,
         "auth": null,
     }))
     .into_response()
