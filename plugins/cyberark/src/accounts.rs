@@ -84,11 +84,12 @@ pub fn set_auto_management(
     } else {
         ("disabled", "disable")
     };
-    let outcome = if account.automatic_management == enabled {
-        Outcome::already_applied(format!("automatic management of {name} is already {state}"))
-    } else if request.dry_run {
-        Outcome::planned(format!("would {verb} automatic management of {name}"))
+    let plan = if account.automatic_management == enabled {
+        Plan::done(format!("automatic management of {name} is already {state}"))
     } else {
+        Plan::change(format!("{verb} automatic management of {name}"))
+    };
+    let outcome = converge(request, plan, || {
         let mut patch = vec![json!({
             "op": "replace",
             "path": "/secretManagement/automaticManagementEnabled",
@@ -108,8 +109,10 @@ pub fn set_auto_management(
         }
         let path = ApiPath::new("API/Accounts").segment(&account.id);
         pvwa.api().patch_json(&path, &json!(patch))?;
-        Outcome::applied(format!("{verb}d automatic management of {name}"))
-    };
+        Ok(Outcome::applied(format!(
+            "{verb}d automatic management of {name}"
+        )))
+    })?;
     let mut outcome = account_evidence(outcome, &account);
     if !enabled {
         outcome = outcome.restore("account_id", &account.id);
@@ -153,15 +156,18 @@ pub fn set_user_enabled(
     } else {
         ("disabled", "disable")
     };
-    let outcome = if now_enabled == enabled {
-        Outcome::already_applied(format!("vault user {name} ({id}) is already {state}"))
-    } else if request.dry_run {
-        Outcome::planned(format!("would {verb} vault user {name} ({id})"))
+    let plan = if now_enabled == enabled {
+        Plan::done(format!("vault user {name} ({id}) is already {state}"))
     } else {
+        Plan::change(format!("{verb} vault user {name} ({id})"))
+    };
+    let outcome = converge(request, plan, || {
         let path = ApiPath::new("API/Users").segment(&id).then(verb).slash();
         pvwa.api().post_empty(&path)?;
-        Outcome::applied(format!("{verb}d vault user {name} ({id})"))
-    };
+        Ok(Outcome::applied(format!(
+            "{verb}d vault user {name} ({id})"
+        )))
+    })?;
     let mut outcome = outcome.evidence("user_id", &id).evidence("username", &name);
     if !enabled {
         outcome = outcome.restore("user_id", &id);

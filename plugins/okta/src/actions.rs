@@ -200,25 +200,23 @@ pub fn set_app_status(
         ("INACTIVE", "deactivate")
     };
     let label = &app.label;
-    let outcome = if app.status == wanted {
-        Outcome::already_applied(format!("app {label} ({id}) is already {wanted}"))
-    } else if request.dry_run {
-        Outcome::planned(format!(
-            "would {verb} app {label} ({id}), now {}",
-            app.status
-        ))
+    let plan = if app.status == wanted {
+        Plan::done(format!("app {label} ({id}) is already {wanted}"))
     } else {
+        Plan::change(format!("{verb} app {label} ({id}), now {}", app.status))
+    };
+    let outcome = converge(request, plan, || {
         let path = ApiPath::new("api/v1/apps")
             .segment(&app.id)
             .then("lifecycle")
             .then(verb);
         okta.api().post_empty(&path)?;
-        Outcome::applied(if active {
+        Ok(Outcome::applied(if active {
             format!("activated app {label} ({id})")
         } else {
             format!("deactivated app {label} ({id}): its clients can no longer get tokens")
-        })
-    };
+        }))
+    })?;
     let mut outcome = outcome
         .evidence("app_id", &app.id)
         .evidence("label", label)
