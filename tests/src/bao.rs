@@ -123,9 +123,16 @@ impl Bao {
 
     /// Waits until the server answers its health check (true), or exits or
     /// stays silent for 60 s (false).
+    ///
+    /// The port was free when picked, but another test's server (a Vault
+    /// simulator answers `/v1/sys/health` too) may have taken it before this
+    /// one bound it: then this server exits and the other one answers. So
+    /// the server is ready only when it accepts this server's root token and
+    /// is still running.
     fn wait_until_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         let health = format!("{}/v1/sys/health", self.url);
+        let whoami = format!("{}/v1/auth/token/lookup-self", self.url);
         while Instant::now() < deadline {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return false;
@@ -133,7 +140,20 @@ impl Bao {
             if let Ok(answer) = self.client.get(&health).send()
                 && answer.status() == 200
             {
-                return true;
+                let ours = self
+                    .client
+                    .get(&whoami)
+                    .header("X-Vault-Token", BAO_ROOT_TOKEN)
+                    .send()
+                    .is_ok_and(|a| a.status() == 200);
+                let running = matches!(self.child.try_wait(), Ok(None));
+                if ours && running {
+                    return true;
+                }
+                // Someone else's server on this port: give it up.
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return false;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
