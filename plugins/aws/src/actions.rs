@@ -114,6 +114,10 @@ pub fn set_key_status(
 }
 
 /// `delete-access-key`: not reversible; a key already gone is already applied.
+///
+/// A real run reads only the key's owner: the delete itself says whether the
+/// key was still there. A dry run also lists the user's keys, so that it
+/// fails on a key that does not exist rather than planning to delete it.
 pub fn delete_key(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, ProviderError> {
     let key = &request.target;
     let user = match owner_of_key(iam, key) {
@@ -127,23 +131,25 @@ pub fn delete_key(iam: &Iam, request: &ActionRequest) -> Result<ActionOutcome, P
     };
     if request.dry_run {
         key_status(iam, &user, &key.id)?;
-        return Outcome::planned(format!("would delete access key {} of user {user}", key.id))
-            .evidence("user", &user)
-            .done();
     }
-    match iam.call(
-        "DeleteAccessKey",
-        &[("AccessKeyId", &key.id), ("UserName", &user)],
-    ) {
-        Ok(_) => Outcome::applied(format!("deleted access key {} of user {user}", key.id)),
-        Err(e) if e.is_no_such_entity() => Outcome::already_applied(format!(
-            "access key {} of user {user} was already deleted",
-            key.id
-        )),
-        Err(e) => return Err(e.into()),
-    }
-    .evidence("user", &user)
-    .done()
+    let plan = Plan::change(format!("delete access key {} of user {user}", key.id));
+    let outcome = converge(request, plan, || {
+        match iam.call(
+            "DeleteAccessKey",
+            &[("AccessKeyId", &key.id), ("UserName", &user)],
+        ) {
+            Ok(_) => Ok(Outcome::applied(format!(
+                "deleted access key {} of user {user}",
+                key.id
+            ))),
+            Err(e) if e.is_no_such_entity() => Ok(Outcome::already_applied(format!(
+                "access key {} of user {user} was already deleted",
+                key.id
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    })?;
+    outcome.evidence("user", &user).done()
 }
 
 /// `delete-login-profile`: removes the console password; not reversible.
@@ -167,20 +173,23 @@ pub fn delete_login_profile(
         }
         Err(e) => return Err(e.into()),
     };
-    if !has_profile {
-        return Outcome::already_applied(format!("user {user} has no console password")).done();
-    }
-    if request.dry_run {
-        return Outcome::planned(format!("would delete the console password of user {user}"))
-            .done();
-    }
-    match iam.call("DeleteLoginProfile", &[("UserName", user)]) {
-        Ok(_) => Outcome::applied(format!("deleted the console password of user {user}")).done(),
-        Err(e) if e.is_no_such_entity() => {
-            Outcome::already_applied(format!("user {user} has no console password")).done()
+    let plan = if has_profile {
+        Plan::change(format!("delete the console password of user {user}"))
+    } else {
+        Plan::done(format!("user {user} has no console password"))
+    };
+    converge(request, plan, || {
+        match iam.call("DeleteLoginProfile", &[("UserName", user)]) {
+            Ok(_) => Ok(Outcome::applied(format!(
+                "deleted the console password of user {user}"
+            ))),
+            Err(e) if e.is_no_such_entity() => Ok(Outcome::already_applied(format!(
+                "user {user} has no console password"
+            ))),
+            Err(e) => Err(e.into()),
         }
-        Err(e) => Err(e.into()),
-    }
+    })?
+    .done()
 }
 
 /// Whether `principal` (a user or role) has the inline policy `policy`.
@@ -267,15 +276,16 @@ pub fn quarantine(
         Principal::Role => request.target.id.clone(),
     };
     let noun = kind.noun();
-    let outcome = if has_inline_policy(iam, kind, &name, QUARANTINE_POLICY)? {
-        Outcome::already_applied(format!(
+    let plan = if has_inline_policy(iam, kind, &name, QUARANTINE_POLICY)? {
+        Plan::done(format!(
             "{noun} {name} is already fenced by {QUARANTINE_POLICY}"
         ))
-    } else if request.dry_run {
-        Outcome::planned(format!(
-            "would fence {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"
-        ))
     } else {
+        Plan::change(format!(
+            "fence {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"
+        ))
+    };
+    let outcome = converge(request, plan, || {
         iam.call(
             kind.put_policy(),
             &[
@@ -284,10 +294,10 @@ pub fn quarantine(
                 ("PolicyDocument", DENY_ALL),
             ],
         )?;
-        Outcome::applied(format!(
+        Ok(Outcome::applied(format!(
             "fenced {noun} {name} with the deny-all policy {QUARANTINE_POLICY}"
-        ))
-    };
+        )))
+    })?;
     outcome
         .evidence(noun, &name)
         .evidence("policy", QUARANTINE_POLICY)
@@ -307,31 +317,35 @@ pub fn release(
         (None, Principal::User) => user_of(iam, &request.target)?,
         (None, Principal::Role) => request.target.id.clone(),
     };
-    if !has_inline_policy(iam, kind, &name, QUARANTINE_POLICY)? {
-        return Outcome::already_applied(format!("{noun} {name} is not fenced")).done();
-    }
-    if request.dry_run {
-        return Outcome::planned(format!(
-            "would remove {QUARANTINE_POLICY} from {noun} {name}"
-        ))
-        .done();
-    }
-    match iam.call(
-        kind.delete_policy(),
-        &[
-            (kind.name_param(), &name),
-            ("PolicyName", QUARANTINE_POLICY),
-        ],
-    ) {
-        Ok(_) => Outcome::applied(format!("removed {QUARANTINE_POLICY} from {noun} {name}")).done(),
-        Err(e) if e.is_no_such_entity() => {
-            Outcome::already_applied(format!("{noun} {name} is not fenced")).done()
+    let plan = if has_inline_policy(iam, kind, &name, QUARANTINE_POLICY)? {
+        Plan::change(format!("remove {QUARANTINE_POLICY} from {noun} {name}"))
+    } else {
+        Plan::done(format!("{noun} {name} is not fenced"))
+    };
+    converge(request, plan, || {
+        match iam.call(
+            kind.delete_policy(),
+            &[
+                (kind.name_param(), &name),
+                ("PolicyName", QUARANTINE_POLICY),
+            ],
+        ) {
+            Ok(_) => Ok(Outcome::applied(format!(
+                "removed {QUARANTINE_POLICY} from {noun} {name}"
+            ))),
+            Err(e) if e.is_no_such_entity() => Ok(Outcome::already_applied(format!(
+                "{noun} {name} is not fenced"
+            ))),
+            Err(e) => Err(e.into()),
         }
-        Err(e) => Err(e.into()),
-    }
+    })?
+    .done()
 }
 
 /// `revoke-role-sessions`: denies every session issued before now.
+///
+/// Each run moves the cut-off to its own "now", so there is never an
+/// `already-applied`: a repeat revokes the sessions issued since.
 pub fn revoke_role_sessions(
     iam: &Iam,
     request: &ActionRequest,
@@ -342,26 +356,24 @@ pub fn revoke_role_sessions(
             e if e.is_no_such_entity() => not_found(format!("IAM role {role} does not exist")),
             e => CallError::into(e),
         })?;
-    let now = UtcTime::now().rfc3339();
-    if request.dry_run {
-        return Outcome::planned(format!(
-            "would deny sessions of role {role} issued before now"
+    let plan = Plan::change(format!("deny sessions of role {role} issued before now"));
+    converge(request, plan, || {
+        let now = UtcTime::now().rfc3339();
+        iam.call(
+            "PutRolePolicy",
+            &[
+                ("RoleName", role),
+                ("PolicyName", REVOKE_SESSIONS_POLICY),
+                ("PolicyDocument", &revoke_older_sessions(&now)),
+            ],
+        )?;
+        // Only a real run has a cut-off to report.
+        Ok(Outcome::applied(format!(
+            "denied every session of role {role} issued before {now}"
         ))
-        .done();
-    }
-    iam.call(
-        "PutRolePolicy",
-        &[
-            ("RoleName", role),
-            ("PolicyName", REVOKE_SESSIONS_POLICY),
-            ("PolicyDocument", &revoke_older_sessions(&now)),
-        ],
-    )?;
-    Outcome::applied(format!(
-        "denied every session of role {role} issued before {now}"
-    ))
-    .evidence("role", role)
-    .evidence("revoked_before", &now)
+        .evidence("role", role)
+        .evidence("revoked_before", &now))
+    })?
     .done()
 }
 

@@ -45,22 +45,22 @@ pub fn rotate_credential(
         })?),
         None => None,
     };
-    let outcome = match (after, account.last_modified) {
-        (Some(after), Some(changed)) if changed >= after => Outcome::already_applied(format!(
+    let plan = match (after, account.last_modified) {
+        (Some(after), Some(changed)) if changed >= after => Plan::done(format!(
             "the credential of {name} was changed at {changed}, after {after}"
         )),
-        _ if request.dry_run => Outcome::planned(format!(
-            "would have the CPM change the credential of {name} now"
-        )),
-        _ => {
-            let path = ApiPath::new("API/Accounts")
-                .segment(&account.id)
-                .then("Change");
-            pvwa.api()
-                .post_json(&path, &json!({ "ChangeEntireGroup": false }))?;
-            Outcome::applied(format!("had the CPM change the credential of {name}"))
-        }
+        _ => Plan::change(format!("have the CPM change the credential of {name} now")),
     };
+    let outcome = converge(request, plan, || {
+        let path = ApiPath::new("API/Accounts")
+            .segment(&account.id)
+            .then("Change");
+        pvwa.api()
+            .post_json(&path, &json!({ "ChangeEntireGroup": false }))?;
+        Ok(Outcome::applied(format!(
+            "had the CPM change the credential of {name}"
+        )))
+    })?;
     let mut outcome = account_evidence(outcome, &account);
     if let Some(changed) = account.last_modified {
         outcome = outcome.evidence("previous_change", changed.to_string());

@@ -86,33 +86,66 @@ pub fn terminate_sessions(
     request: &ActionRequest,
 ) -> Result<ActionOutcome, ProviderError> {
     let (sessions, whose) = sessions_of(pvwa, &request.target)?;
-    if sessions.is_empty() {
-        return Outcome::already_applied(format!("no live PSM session of {whose}"))
-            .evidence("sessions", "")
-            .evidence("count", "0")
-            .done();
-    }
-    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
     let described: Vec<String> = sessions.iter().map(LiveSession::describe).collect();
-    if request.dry_run {
-        return Outcome::planned(format!(
-            "would terminate {} live PSM session(s) of {whose}: {}",
+    let plan = if sessions.is_empty() {
+        Plan::done(format!("no live PSM session of {whose}"))
+    } else {
+        Plan::change(format!(
+            "terminate {} live PSM session(s) of {whose}: {}",
             sessions.len(),
             described.join("; ")
         ))
-        .evidence("sessions", ids.join(","))
-        .evidence("count", sessions.len().to_string())
-        .done();
+    };
+    // The sessions the evidence lists: the live ones, or, once `apply` has
+    // run, those it terminated (with their users).
+    let mut reported: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    let mut users = None;
+    let outcome = converge(request, plan, || {
+        let terminated = terminate_each(pvwa, &sessions, &whose)?;
+        let outcome = if terminated.is_empty() {
+            Outcome::already_applied(format!(
+                "the live PSM sessions of {whose} had already ended"
+            ))
+        } else {
+            Outcome::applied(format!(
+                "terminated {} live PSM session(s) of {whose}: {}",
+                terminated.len(),
+                described.join("; ")
+            ))
+        };
+        let names: std::collections::BTreeSet<&str> =
+            sessions.iter().map(|s| s.user.as_str()).collect();
+        users = Some(names.into_iter().collect::<Vec<_>>().join(","));
+        reported = terminated;
+        Ok(outcome)
+    })?;
+    let outcome = outcome
+        .evidence("sessions", reported.join(","))
+        .evidence("count", reported.len().to_string());
+    match users {
+        Some(users) => outcome.evidence("users", users),
+        None => outcome,
     }
-    let (mut terminated, mut ended, mut refused) = (Vec::new(), Vec::new(), Vec::new());
-    for session in &sessions {
+    .done()
+}
+
+/// Terminates each session; the ids of those it terminated (the others had
+/// ended meanwhile). Sessions CyberArk refuses to terminate fail it once the
+/// others are terminated.
+fn terminate_each<'s>(
+    pvwa: &Pvwa,
+    sessions: &'s [LiveSession],
+    whose: &str,
+) -> Result<Vec<&'s str>, ProviderError> {
+    let (mut terminated, mut refused) = (Vec::new(), Vec::new());
+    for session in sessions {
         match pvwa
             .api()
             .post_empty(&session_path(&session.id, "Terminate"))
         {
             Ok(_) => terminated.push(session.id.as_str()),
             // It ended between the listing and now.
-            Err(CallError::Api(e)) if e.status == 404 => ended.push(session.id.as_str()),
+            Err(CallError::Api(e)) if e.status == 404 => {}
             Err(CallError::Api(e)) if e.status == 403 => {
                 refused.push(format!("{} ({})", session.id, e.message))
             }
@@ -127,24 +160,7 @@ pub fn terminate_sessions(
             refused.join(", ")
         )));
     }
-    let outcome = if terminated.is_empty() {
-        Outcome::already_applied(format!(
-            "the live PSM sessions of {whose} had already ended"
-        ))
-    } else {
-        Outcome::applied(format!(
-            "terminated {} live PSM session(s) of {whose}: {}",
-            terminated.len(),
-            described.join("; ")
-        ))
-    };
-    let users: std::collections::BTreeSet<&str> =
-        sessions.iter().map(|s| s.user.as_str()).collect();
-    outcome
-        .evidence("sessions", terminated.join(","))
-        .evidence("count", terminated.len().to_string())
-        .evidence("users", users.into_iter().collect::<Vec<_>>().join(","))
-        .done()
+    Ok(terminated)
 }
 
 /// `suspend-session`: suspends one live PSM session (the user's screen
@@ -169,26 +185,34 @@ pub fn suspend_session(
             session.describe()
         )));
     }
-    let outcome = if request.dry_run {
-        Outcome::planned(format!("would suspend PSM session {}", session.describe()))
-    } else {
+    let plan = Plan::change(format!("suspend PSM session {}", session.describe()));
+    let mut ended = false;
+    let outcome = converge(request, plan, || {
         match pvwa.api().post_empty(&session_path(id, "Suspend")) {
-            Ok(_) => Outcome::applied(format!("suspended PSM session {}", session.describe())),
-            Err(CallError::Api(e)) if e.status == 409 => Outcome::already_applied(format!(
+            Ok(_) => Ok(Outcome::applied(format!(
+                "suspended PSM session {}",
+                session.describe()
+            ))),
+            Err(CallError::Api(e)) if e.status == 409 => Ok(Outcome::already_applied(format!(
                 "PSM session {} is already suspended",
                 session.describe()
-            )),
+            ))),
             Err(CallError::Api(e)) if e.status == 404 => {
-                return Outcome::already_applied(format!(
+                ended = true;
+                Ok(Outcome::already_applied(format!(
                     "PSM session {id} ended meanwhile: nothing to suspend"
-                ))
-                .evidence("session_id", id)
-                .evidence("live", "false")
-                .done();
+                )))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    };
+    })?;
+    if ended {
+        // Like a session found ended: nothing to resume.
+        return outcome
+            .evidence("session_id", id)
+            .evidence("live", "false")
+            .done();
+    }
     outcome
         .evidence("session_id", id)
         .evidence("user", &session.user)
@@ -203,7 +227,9 @@ pub fn suspend_session(
 
 /// `resume-session`: resumes a suspended PSM session. PVWA does not show
 /// whether a session is suspended: its answer to the resume says it (409:
-/// it was not suspended, `already-applied`).
+/// it was not suspended, `already-applied`). So there is no state to read
+/// first (and no `Plan` to make): a real run just tries, and a dry run only
+/// checks that the session is live.
 pub fn resume_session(
     pvwa: &Pvwa,
     request: &ActionRequest,

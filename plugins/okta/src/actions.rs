@@ -121,8 +121,9 @@ fn user_of(okta: &Okta, request: &ActionRequest) -> Result<User, ProviderError> 
 /// `false`). A session target clears its user's sessions: Okta offers no way
 /// to list them, and a hijacked session makes the others suspect too.
 ///
-/// Okta cannot list a user's sessions, so there is nothing to read first:
-/// the call is idempotent and always reports `applied`.
+/// Okta cannot list a user's sessions, so there is nothing to read first
+/// (and no `Plan` to make): the call is idempotent and always reports
+/// `applied`.
 pub fn clear_sessions(
     okta: &Okta,
     request: &ActionRequest,
@@ -169,16 +170,17 @@ pub fn revoke_grants(okta: &Okta, request: &ActionRequest) -> Result<ActionOutco
     clients.sort();
     clients.dedup();
     let login = &user.login;
-    let outcome = if count == 0 {
-        Outcome::already_applied(format!("user {login} has no OAuth grants"))
-    } else if request.dry_run {
-        Outcome::planned(format!(
-            "would revoke {count} OAuth grant(s) of user {login}"
-        ))
+    let plan = if count == 0 {
+        Plan::done(format!("user {login} has no OAuth grants"))
     } else {
-        okta.api().delete(&path)?;
-        Outcome::applied(format!("revoked {count} OAuth grant(s) of user {login}"))
+        Plan::change(format!("revoke {count} OAuth grant(s) of user {login}"))
     };
+    let outcome = converge(request, plan, || {
+        okta.api().delete(&path)?;
+        Ok(Outcome::applied(format!(
+            "revoked {count} OAuth grant(s) of user {login}"
+        )))
+    })?;
     let mut outcome = user_evidence(outcome, &user).evidence("grants", count.to_string());
     if !clients.is_empty() {
         outcome = outcome.evidence("clients", clients.join(","));
@@ -249,22 +251,21 @@ pub fn revoke_api_token(
     };
     let name = token["name"].as_str().unwrap_or("(unnamed)").to_string();
     let owner = token["userId"].as_str().unwrap_or_default().to_string();
-    let outcome = if request.dry_run {
-        Outcome::planned(format!(
-            "would revoke API token {name} ({id}) of user {owner}"
-        ))
-    } else {
+    let plan = Plan::change(format!("revoke API token {name} ({id}) of user {owner}"));
+    let outcome = converge(request, plan, || {
         match okta
             .api()
             .delete(&ApiPath::new("api/v1/api-tokens").segment(id))
         {
-            Ok(_) => Outcome::applied(format!("revoked API token {name} ({id}) of user {owner}")),
-            Err(CallError::Api(e)) if e.status == 404 => {
-                Outcome::already_applied(format!("API token {name} ({id}) was already revoked"))
-            }
-            Err(e) => return Err(e.into()),
+            Ok(_) => Ok(Outcome::applied(format!(
+                "revoked API token {name} ({id}) of user {owner}"
+            ))),
+            Err(CallError::Api(e)) if e.status == 404 => Ok(Outcome::already_applied(format!(
+                "API token {name} ({id}) was already revoked"
+            ))),
+            Err(e) => Err(e.into()),
         }
-    };
+    })?;
     // Okta forgets a revoked token: keep who issued it for the report.
     outcome
         .evidence("token_id", id)

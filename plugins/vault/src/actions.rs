@@ -54,37 +54,33 @@ pub fn revoke_token(
         .done();
     };
     let name = &token.display_name;
-    if request.dry_run {
-        return token_evidence(
-            Outcome::planned(format!(
-                "would revoke token {name} (accessor {accessor}, policies {}) with its child tokens and their leases",
-                token.policies.join(",")
-            )),
-            accessor,
-            &token,
-        )
-        .done();
-    }
-    let outcome = match vault.post(
-        &ApiPath::new("auth/token/revoke-accessor"),
-        json!({ "accessor": accessor }),
-    ) {
-        // Revoked (or expired) between the lookup and now: Vault answers 200
-        // with the warning `No token found with this accessor`.
-        Ok(response) if Vault::warns(&response, "no token found") => Outcome::already_applied(
-            format!("token {name} (accessor {accessor}) was already revoked"),
-        ),
-        Ok(_) => Outcome::applied(format!(
-            "revoked token {name} (accessor {accessor}) with its child tokens and their leases"
-        )),
-        // What older servers and proxies answer for the same.
-        Err(CallError::Api(e)) if e.status == 400 && e.mentions("invalid accessor") => {
+    let plan = Plan::change(format!(
+        "revoke token {name} (accessor {accessor}, policies {}) with its child tokens and their leases",
+        token.policies.join(",")
+    ));
+    let outcome = converge(request, plan, || {
+        let already = || {
             Outcome::already_applied(format!(
                 "token {name} (accessor {accessor}) was already revoked"
             ))
+        };
+        match vault.post(
+            &ApiPath::new("auth/token/revoke-accessor"),
+            json!({ "accessor": accessor }),
+        ) {
+            // Revoked (or expired) between the lookup and now: Vault answers
+            // 200 with the warning `No token found with this accessor`.
+            Ok(response) if Vault::warns(&response, "no token found") => Ok(already()),
+            Ok(_) => Ok(Outcome::applied(format!(
+                "revoked token {name} (accessor {accessor}) with its child tokens and their leases"
+            ))),
+            // What older servers and proxies answer for the same.
+            Err(CallError::Api(e)) if e.status == 400 && e.mentions("invalid accessor") => {
+                Ok(already())
+            }
+            Err(e) => Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
-    };
+    })?;
     token_evidence(outcome, accessor, &token).done()
 }
 
@@ -141,8 +137,10 @@ pub fn lease_prefix(target: &str) -> Result<&str, ProviderError> {
 /// token created under an auth path with it). Needs `sudo`.
 ///
 /// Vault says nothing about what a prefix revocation revoked and offers no
-/// cheap way to list a prefix's leases, so the action always reports
-/// `applied`; repeating it is harmless (Vault answers 204 again).
+/// cheap way to list a prefix's leases, so there is no state to read first
+/// (and no `Plan` to make): the action always reports `applied`; repeating
+/// it is harmless (Vault answers 204 again). A dry run reads only Cordon's
+/// own token, to name its policies; a real run does not.
 pub fn revoke_lease_prefix(
     vault: &Vault,
     request: &ActionRequest,
@@ -213,12 +211,13 @@ pub fn destroy_secret_id(
              param) to its role"
         ))
     };
+    // `None`: the mount does not know the accessor (any more).
     let metadata = match vault.post(&role_path.clone().then("lookup"), body.clone()) {
         // The accessor exists on the mount, but under another role.
         Ok(response) if response.status == 204 || response.body.is_empty() => {
             return Err(other_role());
         }
-        Ok(response) => Vault::data(&response)?["metadata"].clone(),
+        Ok(response) => Some(Vault::data(&response)?["metadata"].clone()),
         Err(CallError::Api(e)) if e.mentions("no handler for route") => {
             return Err(not_found(format!(
                 "Vault has no auth mount `{mount}` (set the param `mount` or the config `approle_mount`)"
@@ -235,48 +234,49 @@ pub fn destroy_secret_id(
         Err(CallError::Api(e))
             if e.status == 404 || e.mentions("failed to find accessor entry") =>
         {
-            return Outcome::already_applied(format!(
-                "mount {mount} has no secret-id with accessor {accessor}: it was destroyed \
-                 (or never existed: Vault does not tell)"
-            ))
-            .evidence("secret_id_accessor", accessor)
-            .evidence("role", &role)
-            .evidence("mount", &mount)
-            .evidence("vault_state", "unknown")
-            .done();
+            None
         }
         Err(e) => return Err(e.into()),
     };
-    let outcome = if request.dry_run {
-        Outcome::planned(format!(
-            "would destroy secret-id {accessor} of AppRole role {role} on {mount}"
+    let plan = if metadata.is_some() {
+        Plan::change(format!(
+            "destroy secret-id {accessor} of AppRole role {role} on {mount}"
         ))
     } else {
+        Plan::done(format!(
+            "mount {mount} has no secret-id with accessor {accessor}: it was destroyed \
+             (or never existed: Vault does not tell)"
+        ))
+    };
+    let outcome = converge(request, plan, || {
         match vault.post(&role_path.then("destroy"), body) {
-            Ok(_) => Outcome::applied(format!(
+            Ok(_) => Ok(Outcome::applied(format!(
                 "destroyed secret-id {accessor} of AppRole role {role} on {mount}"
-            )),
+            ))),
             Err(CallError::Api(e)) if e.mentions("failed to find accessor entry") => {
-                Outcome::already_applied(format!(
+                Ok(Outcome::already_applied(format!(
                     "secret-id {accessor} of role {role} was already destroyed"
-                ))
+                )))
             }
             Err(CallError::Api(e))
                 if e.status == 403 && e.mentions("invalid secret id accessor") =>
             {
-                return Err(other_role());
+                Err(other_role())
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    };
+    })?;
     let mut outcome = outcome
         .evidence("secret_id_accessor", accessor)
         .evidence("role", &role)
         .evidence("mount", &mount);
-    if let Some(meta) = metadata.as_object() {
-        for (key, value) in meta {
-            if let Some(value) = value.as_str() {
-                outcome = outcome.evidence(format!("metadata.{key}"), value);
+    match &metadata {
+        None => outcome = outcome.evidence("vault_state", "unknown"),
+        Some(meta) => {
+            for (key, value) in meta.as_object().into_iter().flatten() {
+                if let Some(value) = value.as_str() {
+                    outcome = outcome.evidence(format!("metadata.{key}"), value);
+                }
             }
         }
     }
