@@ -153,8 +153,9 @@ impl SimCore {
         g.stats = RequestStats::default();
     }
 
-    /// Draws from the core's generator (used for ids in error bodies).
-    pub(crate) fn random_alnum(&self, n: usize) -> String {
+    /// Draws `n` alphanumeric characters from the core's generator (reproducible under a
+    /// fault `seed`; used for ids in error bodies).
+    pub fn random_alnum(&self, n: usize) -> String {
         self.lock().rng.alnum(n)
     }
 
@@ -213,9 +214,17 @@ impl SimCore {
     }
 }
 
-/// Generates the observation and knob methods every provider state handle offers, delegating
-/// to its [`SimCore`].
-macro_rules! impl_sim_handle {
+/// Adds the observation and knob methods every simulator's state handle offers (`sim()`,
+/// `requests()`, `stats()`, `reset_requests()`, `faults()`, `set_faults()`, `update_faults()`,
+/// `set_rate_limit()`), delegating to the handle's field `core: SimCore`.
+///
+/// ```ignore
+/// #[derive(Clone)]
+/// pub struct AcmeState { core: cordon_sim::SimCore, data: Arc<Mutex<Data>> }
+/// cordon_sim::sim_handle!(AcmeState);
+/// ```
+#[macro_export]
+macro_rules! sim_handle {
     ($state:ty) => {
         impl $state {
             /// The shared knobs and observations of this simulator.
@@ -256,7 +265,6 @@ macro_rules! impl_sim_handle {
         }
     };
 }
-pub(crate) use impl_sim_handle;
 
 #[cfg(test)]
 mod tests {

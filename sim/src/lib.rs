@@ -7,6 +7,11 @@
 //! provider's state independently of any client (tokens revoked, users suspended, sessions
 //! terminated…), plus request counters and a request log. Every simulator also offers an
 //! unauthenticated admin surface under `/__sim/…` for other processes; see [`server`].
+//!
+//! The crate is also the framework for a new provider's simulator, written outside it: implement
+//! [`Simulator`] on a state handle holding a [`SimCore`] (its error bodies for injected faults
+//! and 429s, rate-limit headers, a state dump and a seed), add [`sim_handle!`] for the usual
+//! observation methods, and [`serve`] the provider's routes. `sim/github` is built this way.
 
 // Handlers return `Result<Response, Response>` (axum's idiom: the error is the provider's
 // error response); boxing it would only add noise.
@@ -24,5 +29,6 @@ pub mod vault;
 
 pub use crate::core::{RequestRecord, RequestStats, SimCore};
 pub use faults::{Faults, FaultsUpdate};
+pub use ratelimit::Decision;
 pub use ratelimit::RateLimitConfig;
-pub use server::Running;
+pub use server::{Running, Simulator, loopback_any_port, serve};

@@ -57,8 +57,15 @@ impl Drop for Running {
     }
 }
 
-/// What the shared pipeline and admin surface need from a provider's state handle.
-pub(crate) trait Provider: Clone + Send + Sync + 'static {
+/// A simulator, as the shared pipeline and admin surface see it: implemented by a provider's
+/// state handle (a cheap `Clone` over shared data holding a [`SimCore`]).
+///
+/// A new provider's simulator needs no change to this crate: implement this trait on its state
+/// handle, give [`serve`] a router of the provider's routes, and the rate limit, injected
+/// faults, latency, request log and the `/__sim/…` admin surface come with it.
+/// [`sim_handle!`](crate::sim_handle) adds the usual observation methods to the state handle.
+/// `sim/github` is a simulator built this way, outside this crate.
+pub trait Simulator: Clone + Send + Sync + 'static {
     /// The shared knobs and observations.
     fn core(&self) -> &SimCore;
     /// The provider's response to an injected fault (500 or 503).
@@ -74,7 +81,7 @@ pub(crate) trait Provider: Clone + Send + Sync + 'static {
 }
 
 /// Wraps every provider request: rate limit, injected faults, latency, headers, request log.
-async fn pipeline<P: Provider>(State(p): State<P>, req: Request, next: Next) -> Response {
+async fn pipeline<P: Simulator>(State(p): State<P>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path == ADMIN_PREFIX || path.starts_with("/__sim/") {
         return next.run(req).await;
@@ -114,7 +121,7 @@ fn parse_admin<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Respon
     })
 }
 
-async fn admin_state<P: Provider>(State(p): State<P>) -> Response {
+async fn admin_state<P: Simulator>(State(p): State<P>) -> Response {
     let core = p.core();
     admin_json(
         StatusCode::OK,
@@ -127,19 +134,19 @@ async fn admin_state<P: Provider>(State(p): State<P>) -> Response {
     )
 }
 
-async fn admin_requests<P: Provider>(State(p): State<P>) -> Response {
+async fn admin_requests<P: Simulator>(State(p): State<P>) -> Response {
     admin_json(StatusCode::OK, json!(p.core().requests()))
 }
 
-async fn admin_stats<P: Provider>(State(p): State<P>) -> Response {
+async fn admin_stats<P: Simulator>(State(p): State<P>) -> Response {
     admin_json(StatusCode::OK, json!(p.core().stats()))
 }
 
-async fn admin_get_faults<P: Provider>(State(p): State<P>) -> Response {
+async fn admin_get_faults<P: Simulator>(State(p): State<P>) -> Response {
     admin_json(StatusCode::OK, json!(p.core().faults()))
 }
 
-async fn admin_set_faults<P: Provider>(State(p): State<P>, body: Bytes) -> Response {
+async fn admin_set_faults<P: Simulator>(State(p): State<P>, body: Bytes) -> Response {
     match parse_admin::<Option<FaultsUpdate>>(&body) {
         Ok(u) => admin_json(
             StatusCode::OK,
@@ -149,7 +156,7 @@ async fn admin_set_faults<P: Provider>(State(p): State<P>, body: Bytes) -> Respo
     }
 }
 
-async fn admin_set_rate_limit<P: Provider>(State(p): State<P>, body: Bytes) -> Response {
+async fn admin_set_rate_limit<P: Simulator>(State(p): State<P>, body: Bytes) -> Response {
     match parse_admin::<Option<RateLimitConfig>>(&body) {
         Ok(cfg) => {
             p.core().set_rate_limit(cfg);
@@ -159,12 +166,12 @@ async fn admin_set_rate_limit<P: Provider>(State(p): State<P>, body: Bytes) -> R
     }
 }
 
-async fn admin_reset<P: Provider>(State(p): State<P>) -> Response {
+async fn admin_reset<P: Simulator>(State(p): State<P>) -> Response {
     p.core().reset_requests();
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn admin_seed<P: Provider>(State(p): State<P>, body: Bytes) -> Response {
+async fn admin_seed<P: Simulator>(State(p): State<P>, body: Bytes) -> Response {
     let v = match parse_admin::<Value>(&body) {
         Ok(v) => v,
         Err(r) => return r,
@@ -178,7 +185,7 @@ async fn admin_seed<P: Provider>(State(p): State<P>, body: Bytes) -> Response {
 /// The admin routes every simulator offers:
 /// `GET /__sim/state`, `GET /__sim/requests`, `GET /__sim/stats`, `GET|POST /__sim/faults`,
 /// `POST /__sim/rate-limit`, `POST /__sim/reset`, `POST /__sim/seed`.
-pub(crate) fn admin_routes<P: Provider>() -> Router<P> {
+fn admin_routes<P: Simulator>() -> Router<P> {
     Router::new()
         .route("/__sim/state", get(admin_state::<P>))
         .route("/__sim/requests", get(admin_requests::<P>))
@@ -192,14 +199,18 @@ pub(crate) fn admin_routes<P: Provider>() -> Router<P> {
         .route("/__sim/seed", post(admin_seed::<P>))
 }
 
-/// Binds `bind`, wraps `router` (provider + admin routes) in the pipeline and serves it in a
-/// background task on the current tokio runtime.
-pub(crate) async fn serve<P: Provider>(
+/// Binds `bind`, adds the admin routes to `router` (the provider's routes), wraps both in the
+/// pipeline and serves them in a background task on the current tokio runtime.
+///
+/// `router` should end with the provider's own `fallback` and `method_not_allowed_fallback`, so
+/// unknown paths and wrong methods get the provider's error bodies.
+pub async fn serve<P: Simulator>(
     bind: SocketAddr,
     router: Router<P>,
     provider: P,
 ) -> io::Result<Running> {
-    let app = router
+    let app = admin_routes::<P>()
+        .merge(router)
         .layer(middleware::from_fn_with_state(
             provider.clone(),
             pipeline::<P>,

@@ -28,7 +28,7 @@ pub use state::{Account, AccountSpec, CyberArkState, LiveSession, VaultUser};
 use crate::core::SimCore;
 use crate::faults::Faults;
 use crate::ratelimit::{Decision, RateLimitConfig};
-use crate::server::{Provider, Running, loopback_any_port, serve};
+use crate::server::{Running, Simulator, loopback_any_port, serve};
 
 /// Configuration of a CyberArk PVWA simulator.
 #[derive(Clone, Debug)]
@@ -108,7 +108,7 @@ struct SeedBody {
     live_sessions: Vec<LiveSession>,
 }
 
-impl Provider for CyberArkState {
+impl Simulator for CyberArkState {
     fn core(&self) -> &SimCore {
         &self.core
     }

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::state::{Account, CyberArkState, LiveSession, Logon};
-use crate::server::admin_routes;
 use crate::util::now_ms;
 
 type R = Result<Response, Response>;
@@ -555,7 +554,6 @@ pub(crate) fn router() -> Router<CyberArkState> {
                 post(enable_user),
             );
     }
-    r.merge(admin_routes::<CyberArkState>())
-        .fallback(fallback)
+    r.fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::CyberArkConfig;
-use crate::core::{SimCore, impl_sim_handle};
+use crate::core::SimCore;
 use crate::util::{Rng, now_ms};
 
 /// A Vault user (can log on to PVWA when enabled and given a password).
@@ -186,7 +186,7 @@ pub struct CyberArkState {
     pub(crate) core: SimCore,
 }
 
-impl_sim_handle!(CyberArkState);
+crate::sim_handle!(CyberArkState);
 
 impl CyberArkState {
     /// A fresh vault with the users of `config` (who can log on).

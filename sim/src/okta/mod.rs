@@ -32,7 +32,7 @@ pub use state::{
 use crate::core::SimCore;
 use crate::faults::Faults;
 use crate::ratelimit::{Decision, RateLimitConfig};
-use crate::server::{Provider, Running, loopback_any_port, serve};
+use crate::server::{Running, Simulator, loopback_any_port, serve};
 
 /// Configuration of an Okta simulator.
 #[derive(Clone, Debug)]
@@ -128,7 +128,7 @@ struct SeedBody {
     api_tokens: Vec<ApiTokenSeed>,
 }
 
-impl Provider for OktaState {
+impl Simulator for OktaState {
     fn core(&self) -> &SimCore {
         &self.core
     }

@@ -11,7 +11,6 @@ use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use super::state::{OAuthGrant, OktaApp, OktaState, OktaUser};
-use crate::server::admin_routes;
 use crate::util::{now_ms, rfc3339_ms};
 
 type R = Result<Response, Response>;
@@ -391,7 +390,6 @@ pub(crate) fn router() -> Router<OktaState> {
             "/api/v1/api-tokens/{id}",
             get(get_api_token).delete(revoke_api_token),
         )
-        .merge(admin_routes::<OktaState>())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
 }

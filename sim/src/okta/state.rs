@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::OktaConfig;
-use crate::core::{SimCore, impl_sim_handle};
+use crate::core::SimCore;
 use crate::util::{Rng, now_ms};
 
 /// A user's profile (the attributes plugins read for owner facts).
@@ -258,7 +258,7 @@ pub struct OktaState {
     pub(crate) core: SimCore,
 }
 
-impl_sim_handle!(OktaState);
+crate::sim_handle!(OktaState);
 
 /// Id of the super-admin user owning the configured API token.
 pub const ADMIN_USER_ID: &str = "00usimadmin000000001";

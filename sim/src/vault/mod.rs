@@ -36,7 +36,7 @@ pub use state::{
 use crate::core::SimCore;
 use crate::faults::Faults;
 use crate::ratelimit::{Decision, RateLimitConfig};
-use crate::server::{Provider, Running, loopback_any_port, serve};
+use crate::server::{Running, Simulator, loopback_any_port, serve};
 
 /// Configuration of a Vault simulator.
 #[derive(Clone, Debug)]
@@ -111,7 +111,7 @@ struct SeedBody {
     secret_ids: Vec<SecretIdSpec>,
 }
 
-impl Provider for VaultState {
+impl Simulator for VaultState {
     fn core(&self) -> &SimCore {
         &self.core
     }

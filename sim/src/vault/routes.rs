@@ -16,7 +16,6 @@ use super::answers::{
     refuse_trailing_slash, sealed, warning,
 };
 use super::state::{Caller, TokenInfo, VaultData, VaultState};
-use crate::server::admin_routes;
 use crate::util::{now_ms, rfc3339_nanos};
 
 type R = Result<Response, Response>;
@@ -518,7 +517,6 @@ pub(crate) fn router() -> Router<VaultState> {
             "/v1/identity/entity/id/{id}",
             get(entity_read).post(entity_update).put(entity_update),
         )
-        .merge(admin_routes::<VaultState>())
         .route("/__sim/seal", post(admin_seal))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

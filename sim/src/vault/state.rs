@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::VaultConfig;
 use super::acl::{self, Cap, PathRule};
-use crate::core::{SimCore, impl_sim_handle};
+use crate::core::SimCore;
 use crate::util::{Rng, now_ms};
 
 /// A token as Vault stores it.
@@ -354,7 +354,7 @@ pub struct VaultState {
     pub(crate) core: SimCore,
 }
 
-impl_sim_handle!(VaultState);
+crate::sim_handle!(VaultState);
 
 impl VaultState {
     /// A fresh Vault holding the root token of `config` and the built-in policies.
