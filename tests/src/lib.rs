@@ -8,7 +8,6 @@
 pub mod aws;
 pub mod bao;
 pub mod browser;
-pub mod conformance;
 pub mod cordon;
 pub mod hook;
 pub mod moto;

@@ -1,13 +1,13 @@
 //! Every shipped provider passes the shared conformance suite
-//! (`cordon_e2e::conformance`) on the in-process harness: its plugin in the
+//! (`cordon_plugin_harness::conformance`) on the in-process harness: its plugin in the
 //! real sandbox, against moto, OpenBao or its simulator, judged by the
 //! provider's own state.
 
 use cordon_e2e::bao::{BAO_ROOT_TOKEN, Bao};
-use cordon_e2e::conformance::{Case, check};
 use cordon_e2e::cordon::plugin;
 use cordon_e2e::moto::Moto;
 use cordon_e2e::sims::{self, CYBERARK_USER, OKTA_API_TOKEN};
+use cordon_plugin_harness::conformance::{Case, check};
 use cordon_plugin_harness::{Harness, Target};
 use cordon_types::IdentityKind;
 

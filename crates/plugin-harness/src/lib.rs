@@ -23,9 +23,12 @@
 //!
 //! Every call returns a [`Called`]: what the plugin returned (or why it
 //! returned nothing, [`cordon_plugin_host::CallError`]) and every request it
-//! made, allowed or denied.
+//! made, allowed or denied. [`conformance`] is the suite of rules every
+//! provider's actions must keep, run on this harness.
 
 #![warn(missing_docs)]
+
+pub mod conformance;
 
 use cordon_plugin_host::{
     CallError, CallReport, Limits, Origin, PluginConfig, PluginHost, SecretRef, SecretSource,

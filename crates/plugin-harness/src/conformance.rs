@@ -1,6 +1,7 @@
-//! The conformance suite every provider runs, on the in-process harness
-//! ([`cordon_plugin_harness`]): the plugin in the real sandbox against a
-//! real server or a simulator, judged by the provider's own state.
+//! The conformance suite every provider runs, on the in-process harness: the
+//! plugin in the real sandbox against a real server or a simulator, judged by
+//! the provider's own state. Shipped providers run it in
+//! `tests/tests/conformance.rs`; a vendor's plugin runs it from its own tests.
 //!
 //! For one containment action on one target, [`check`] asserts:
 //! 1. a dry run answers `planned` and changes nothing;
@@ -13,10 +14,23 @@
 //!    restore is `already-applied`;
 //! 6. no secret value appears in any outcome, error or request record.
 //!
-//! A provider's test builds a [`Case`] and calls [`check`]; see
-//! `tests/tests/conformance.rs`.
+//! A provider's test builds a [`Case`] and calls [`check`]:
+//!
+//! ```ignore
+//! use cordon_plugin_harness::conformance::{Case, check};
+//!
+//! check(&Case {
+//!     plugin: &good,                 // loaded with working credentials
+//!     wrong_credentials: &bad,       // loaded with credentials the provider refuses
+//!     action: "suspend-user",
+//!     target: Target::new("okta", IdentityKind::User, &demo.alice_id),
+//!     params: Vec::new(),
+//!     state: &|| sim.state.dump(),   // the provider's own view, not the plugin's
+//!     secrets: &[OKTA_API_TOKEN, "00wrong-okta-token-5a1f"],
+//! });
+//! ```
 
-use cordon_plugin_harness::{Called, Loaded};
+use crate::{Called, Loaded};
 use cordon_plugin_host::CallError;
 use cordon_types::{ActionOutcome, Identity, OutcomeStatus, ProviderError};
 use serde_json::Value;
