@@ -17,6 +17,7 @@ mod remote;
 mod report;
 mod restore;
 mod run;
+mod scaffold;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -106,7 +107,8 @@ enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
-    /// Inspect configured plugins.
+    /// Inspect, call and create plugins.
+    #[command(alias = "plugin")]
     Plugins {
         #[command(subcommand)]
         command: plugins::PluginsCommand,

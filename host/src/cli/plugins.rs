@@ -1,7 +1,7 @@
-//! `cordon plugins list | inspect | call`.
+//! `cordon plugins list | inspect | call | new` (also spelled `cordon plugin …`).
 
 use super::ConfigArg;
-use super::{call, inspect};
+use super::{call, inspect, scaffold};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -25,6 +25,9 @@ pub enum PluginsCommand {
     /// and show the outcome, the requests it made and its restore data. It is
     /// a run like any other: decided, audited, restorable.
     Call(call::CallArgs),
+    /// Create a new provider plugin and a simulator of its API, in a
+    /// repository of their own, that build and pass their tests as generated.
+    New(scaffold::NewArgs),
 }
 
 /// Runs a `cordon plugins` command.
@@ -35,5 +38,6 @@ pub async fn dispatch(command: PluginsCommand) -> anyhow::Result<u8> {
             inspect::plugins_inspect(&config.config, &name, json).await
         }
         PluginsCommand::Call(args) => call::call(args).await,
+        PluginsCommand::New(args) => scaffold::new(args),
     }
 }
