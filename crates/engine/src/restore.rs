@@ -40,19 +40,14 @@ pub fn plan_restore(
             .plugin(&action.plugin)
             .and_then(|i| i.action(&action.action));
         match spec {
-            Some(spec) if spec.reversible => match &spec.restore_with {
-                Some(restore) => items.push(RestoreItem {
-                    of_action: action.key.clone(),
-                    step: action.step.clone(),
-                    plugin: action.plugin.clone(),
-                    action: restore.clone(),
-                    target: action.target.clone(),
-                    params: action.restore.clone(),
-                }),
-                None => {
-                    irreversible.push((action.clone(), "the plugin names no restore action".into()))
-                }
-            },
+            Some(spec) if spec.restore_with.is_some() => items.push(RestoreItem {
+                of_action: action.key.clone(),
+                step: action.step.clone(),
+                plugin: action.plugin.clone(),
+                action: spec.restore_with.clone().unwrap_or_default(),
+                target: action.target.clone(),
+                params: action.restore.clone(),
+            }),
             Some(_) => irreversible.push((
                 action.clone(),
                 format!("`{}` cannot be undone", action.action),

@@ -1,5 +1,6 @@
 //! Generated bindings for `wit/provider.wit` and conversions to the host's
-//! own contract types ([`super::contract`]).
+//! own contract types ([`super::contract`]), and the contract version a
+//! component was built against.
 
 use cordon_types::{
     ActionOutcome, ActionRequest, ActionSpec, Effect, Identity, IdentityFacts, IdentityKind,
@@ -93,11 +94,21 @@ impl From<&ActionRequest> for wit::ActionRequest {
 
 impl From<wit::PluginInfo> for PluginInfo {
     fn from(info: wit::PluginInfo) -> Self {
-        let setting = |s: wit::SettingSpec| SettingSpec {
-            name: s.name,
-            required: s.required,
-            description: s.description,
+        let settings = |kind: wit::SettingKind| {
+            info.settings
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| SettingSpec {
+                    name: s.name.clone(),
+                    required: s.required,
+                    description: s.description.clone(),
+                })
+                .collect()
         };
+        let (secrets, config) = (
+            settings(wit::SettingKind::Secret),
+            settings(wit::SettingKind::Config),
+        );
         PluginInfo {
             provider: info.provider,
             version: info.version,
@@ -108,7 +119,6 @@ impl From<wit::PluginInfo> for PluginInfo {
                     name: a.name,
                     effect: a.effect.into(),
                     targets: a.targets.into_iter().map(Into::into).collect(),
-                    reversible: a.reversible,
                     restore_with: a.restore_with,
                     params: a
                         .params
@@ -122,8 +132,8 @@ impl From<wit::PluginInfo> for PluginInfo {
                     description: a.description,
                 })
                 .collect(),
-            secrets: info.secrets.into_iter().map(setting).collect(),
-            config: info.config.into_iter().map(setting).collect(),
+            secrets,
+            config,
         }
     }
 }
@@ -149,7 +159,14 @@ impl From<wit::IdentityFacts> for IdentityFacts {
             owner: facts.owner,
             workload: facts.workload,
             issuer: facts.issuer,
-            used_by: facts.used_by,
+            used_by: facts.used_by.map(|u| {
+                match u {
+                    wit::UsedBy::Human => "human",
+                    wit::UsedBy::Agent => "agent",
+                    wit::UsedBy::Both => "both",
+                }
+                .to_string()
+            }),
             attributes: facts.attributes.into_iter().collect(),
         }
     }
@@ -169,4 +186,43 @@ impl From<wit::ProviderError> for ProviderError {
             wit::ProviderError::Unsupported(m) => ProviderError::Unsupported(m),
         }
     }
+}
+
+/// The contract this host speaks, as `major.minor` (the rule in
+/// `wit/provider.wit`: a component of the same minor loads, whatever its
+/// patch version; any other is refused by name).
+pub const CONTRACT: &str = "0.2";
+
+/// The `cordon:provider` versions a component's imports and exports name,
+/// e.g. `["0.1.0"]` for a component built with SDK 0.1.
+pub fn contract_versions(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> Vec<String> {
+    let ty = component.component_type();
+    let names = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .chain(ty.exports(engine).map(|(name, _)| name.to_string()));
+    let mut versions: Vec<String> = names
+        .filter_map(|name| {
+            let rest = name.strip_prefix("cordon:provider/")?;
+            Some(
+                rest.split_once('@')
+                    .map_or("unversioned", |(_, v)| v)
+                    .to_string(),
+            )
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+/// Whether `version` (`0.2.1`) is of this host's contract minor.
+pub fn speaks(version: &str) -> bool {
+    version == CONTRACT
+        || version
+            .strip_prefix(CONTRACT)
+            .is_some_and(|rest| rest.starts_with('.'))
 }

@@ -48,6 +48,12 @@ impl HttpGuard {
     /// Logs a transport failure with the plugin and the request.
     fn failed(&self, kind: &str, err: &dyn std::fmt::Display) {
         let request = self.last_request.as_deref().unwrap_or("(no request yet)");
+        let request = self
+            .log
+            .lock()
+            .expect("call log")
+            .scrub(&self.grant.secrets, request);
+        let request = request.as_str();
         tracing::warn!(
             plugin = %self.grant.plugin,
             request,

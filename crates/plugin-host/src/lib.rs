@@ -215,9 +215,19 @@ impl PluginHost {
         };
         let (component, cache_use) =
             cache::load(&self.engine, cache_dir, &bytes, &actual).map_err(invalid)?;
+        let versions = bindings::contract_versions(&self.engine, &component);
+        if let Some(other) = versions.iter().find(|v| !bindings::speaks(v)) {
+            return Err(invalid(format!(
+                "component is built against cordon:provider@{other}, and this host speaks \
+                 cordon:provider@{contract}.x: rebuild it with cordon-plugin-sdk {contract} (the \
+                 contract's versioning rule is in wit/provider.wit)",
+                contract = bindings::CONTRACT
+            )));
+        }
         let instance_pre = linker.instantiate_pre(&component).map_err(|err| {
             invalid(format!(
-                "component does not fit the cordon:provider@0.1 contract or imports what the sandbox does not offer: {err:#}"
+                "component does not fit the cordon:provider@{} contract or imports what the sandbox does not offer: {err:#}",
+                bindings::CONTRACT
             ))
         })?;
         let pre = PluginPre::new(instance_pre).map_err(|err| {
@@ -304,6 +314,7 @@ impl PluginHost {
         let sandbox = store.data();
         let mut log = std::mem::take(&mut *log.lock().expect("call log"));
         let secrets = &grant.secrets;
+        let scrub = |text: &str| log.scrub(secrets, text);
         let result = if let Some(violation) = log.violations.first() {
             // A plugin that stepped outside its grant fails, whatever it returned.
             Err(CallError::Sandbox(violation.clone()))
@@ -321,10 +332,10 @@ impl PluginHost {
                     limit_ms: limits.cpu_ms,
                 })),
                 Ok(Err(trap)) => Err(CallError::Sandbox(Violation::Trap {
-                    message: secrets.redact(&trap_message(&trap, sandbox.last_stderr_line())),
+                    message: scrub(&trap_message(&trap, sandbox.last_stderr_line())),
                 })),
-                Ok(Ok(Err(provider))) => Err(CallError::Provider(redact_error(secrets, provider))),
-                Ok(Ok(Ok(returned))) => Ok(redact_returned(secrets, returned)),
+                Ok(Ok(Err(provider))) => Err(CallError::Provider(redact_error(&scrub, provider))),
+                Ok(Ok(Ok(returned))) => Ok(redact_returned(&scrub, returned)),
             }
         };
         if let Err(CallError::Sandbox(v)) = &result
@@ -332,9 +343,14 @@ impl PluginHost {
         {
             tracing::warn!(plugin = %grant.plugin, "{v}");
         }
+        let mut requests = std::mem::take(&mut log.requests);
+        for request in &mut requests {
+            request.path = log.scrub(secrets, &request.path);
+            request.error = request.error.take().map(|e| log.scrub(secrets, &e));
+        }
         CallReport {
             result,
-            requests: std::mem::take(&mut log.requests),
+            requests,
             duration,
         }
     }
@@ -438,8 +454,8 @@ fn trap_message(trap: &wasmtime::Error, stderr: Option<String>) -> String {
     }
 }
 
-fn redact_error(secrets: &Secrets, error: ProviderError) -> ProviderError {
-    let r = |m: String| secrets.redact(&m);
+fn redact_error(scrub: &impl Fn(&str) -> String, error: ProviderError) -> ProviderError {
+    let r = |m: String| scrub(&m);
     match error {
         ProviderError::NotFound(m) => ProviderError::NotFound(r(m)),
         ProviderError::Unauthorized(m) => ProviderError::Unauthorized(r(m)),
@@ -456,16 +472,25 @@ fn redact_error(secrets: &Secrets, error: ProviderError) -> ProviderError {
     }
 }
 
-fn redact_returned(secrets: &Secrets, returned: Returned) -> Returned {
+fn redact_returned(scrub: &impl Fn(&str) -> String, returned: Returned) -> Returned {
+    let map = |map: std::collections::BTreeMap<String, String>| {
+        map.into_iter()
+            .map(|(k, v)| (scrub(&k), scrub(&v)))
+            .collect()
+    };
+    let text = |t: Option<String>| t.map(|t| scrub(&t));
     match returned {
         Returned::Outcome(mut o) => {
-            o.detail = secrets.redact(&o.detail);
-            o.evidence = secrets.redact_map(o.evidence);
-            o.restore = secrets.redact_map(o.restore);
+            o.detail = scrub(&o.detail);
+            o.evidence = map(o.evidence);
+            o.restore = map(o.restore);
             Returned::Outcome(o)
         }
         Returned::Facts(mut f) => {
-            f.attributes = secrets.redact_map(f.attributes);
+            f.attributes = map(f.attributes);
+            f.owner = text(f.owner);
+            f.workload = text(f.workload);
+            f.issuer = text(f.issuer);
             Returned::Facts(f)
         }
         info => info,

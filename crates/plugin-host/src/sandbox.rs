@@ -105,10 +105,29 @@ impl fmt::Display for Violation {
 }
 
 /// What happened during one call, besides its return value.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallLog {
     pub requests: Vec<RequestRecord>,
     pub violations: Vec<Violation>,
+    /// Secrets the plugin derived during the call (host `redact`).
+    pub derived: Secrets,
+}
+
+impl Default for CallLog {
+    fn default() -> Self {
+        CallLog {
+            requests: Vec::new(),
+            violations: Vec::new(),
+            derived: Secrets::none(),
+        }
+    }
+}
+
+impl CallLog {
+    /// `text` without any granted or derived secret value.
+    pub fn scrub(&self, granted: &Secrets, text: &str) -> String {
+        self.derived.redact(&granted.redact(text))
+    }
 }
 
 /// The `T` of a plugin call's `Store<T>`.
@@ -221,8 +240,20 @@ impl host::Host for Sandbox {
         self.grant.config.get(&key).cloned()
     }
 
+    async fn redact(&mut self, value: String) {
+        self.log
+            .lock()
+            .expect("call log")
+            .derived
+            .add_derived(value);
+    }
+
     async fn log(&mut self, level: host::LogLevel, message: String) {
-        let message = self.grant.secrets.redact(&message);
+        let message = self
+            .log
+            .lock()
+            .expect("call log")
+            .scrub(&self.grant.secrets, &message);
         let plugin = self.grant.plugin.as_str();
         match level {
             host::LogLevel::Trace => tracing::trace!(target: "cordon::plugin", plugin, "{message}"),

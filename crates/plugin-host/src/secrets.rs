@@ -55,6 +55,23 @@ impl Secrets {
         }
     }
 
+    /// No secrets: the start of a call's derived ones.
+    pub fn none() -> Secrets {
+        Secrets {
+            values: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a value to scrub: a secret the plugin derived during a call
+    /// (host `redact`). Values shorter than the redactor's minimum are
+    /// ignored, as for granted ones.
+    pub fn add_derived(&mut self, value: String) {
+        if value.len() >= MIN_REDACTED_LEN {
+            let name = format!("derived#{}", self.values.len());
+            self.values.insert(name, Zeroizing::new(value));
+        }
+    }
+
     /// The value of a granted secret.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(|v| v.as_str())

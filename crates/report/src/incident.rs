@@ -18,7 +18,7 @@ pub fn restore_table(plugins: &dyn Catalogue) -> BTreeMap<String, Option<String>
     for name in plugins.names() {
         if let Some(info) = plugins.plugin(&name) {
             for action in &info.actions {
-                let restore = action.restore_with.clone().filter(|_| action.reversible);
+                let restore = action.restore_with.clone();
                 table.insert(format!("{name}.{}", action.name), restore);
             }
         }

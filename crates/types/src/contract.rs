@@ -40,9 +40,8 @@ pub struct ActionSpec {
     pub effect: Effect,
     /// Accepted target kinds; the first is the default for bare-id targets.
     pub targets: Vec<IdentityKind>,
-    /// Whether the `restore_with` action can undo it.
-    pub reversible: bool,
-    /// The action that undoes this one, fed with the outcome's `restore` data.
+    /// The action that undoes this one, fed with the outcome's `restore`
+    /// data; none when it cannot be undone.
     pub restore_with: Option<String>,
     /// The parameters the action accepts.
     pub params: Vec<ParamSpec>,

@@ -420,7 +420,7 @@ pub fn inspect(iam: &Iam, target: &Identity) -> Result<IdentityFacts, ProviderEr
         owner: tag("owner"),
         workload: tag("workload"),
         issuer: Some(format!("aws-iam:{account}")),
-        used_by: tag("used-by"),
+        used_by: tag("used-by").as_deref().and_then(UsedBy::parse),
         attributes,
     })
 }

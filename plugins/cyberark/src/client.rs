@@ -134,6 +134,9 @@ impl Pvwa {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .ok_or_else(|| transient("CyberArk answered the logon without a session token"))?;
+        // The session token is a secret the host did not grant: have it
+        // scrubbed from whatever this call returns or logs.
+        redact(&token);
         api.set_header("authorization", &token);
         Ok(Pvwa {
             api,

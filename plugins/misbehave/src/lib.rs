@@ -47,6 +47,10 @@ impl Provider for Misbehave {
                 "log-secret",
                 "writes its granted secret to the log and its outcome",
             ))
+            .action(action(
+                "leak-derived",
+                "derives a secret (param `derived`), asks the host to redact it, then shows it in its log, outcome, a request path and, with `fail`, an error",
+            ).param("derived", true, "the derived secret").param("fail", false, "fail with the value in the error").param("url", false, "a granted origin to request, with the value in the path"))
             .action(action("panic", "panics"))
             .build()
     }
@@ -100,6 +104,21 @@ impl Provider for Misbehave {
                 log::warn(&format!("the token is {value}"));
                 Outcome::applied(format!("token={value}"))
                     .evidence("token", value)
+                    .done()
+            }
+            "leak-derived" => {
+                let value = request.require_param("derived")?.to_string();
+                redact(&value);
+                log::warn(&format!("derived {value}"));
+                if let Some(url) = request.param("url") {
+                    let _ = Request::get(format!("{url}/derived/{value}")).send();
+                }
+                if request.param("fail").is_some() {
+                    return Err(invalid(format!("cannot use {value}")));
+                }
+                Outcome::applied(format!("derived={value}"))
+                    .evidence("derived", value.clone())
+                    .restore("derived", value)
                     .done()
             }
             "panic" => panic!("misbehave plugin panicked on purpose"),

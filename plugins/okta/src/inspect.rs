@@ -12,13 +12,17 @@ use crate::client::{Okta, User};
 use cordon_plugin_sdk::prelude::*;
 
 /// `agent` for service users, `human` for other typed users.
-pub fn used_by(user: &User) -> Option<String> {
+pub fn used_by(user: &User) -> Option<UsedBy> {
     let kind = user.profile_text("userType")?;
     let title = user.profile_text("title").unwrap_or_default();
     let machine = ["service", "agent", "bot", "machine"]
         .iter()
         .any(|m| kind.eq_ignore_ascii_case(m) || title.to_ascii_lowercase().contains(m));
-    Some(if machine { "agent" } else { "human" }.into())
+    Some(if machine {
+        UsedBy::Agent
+    } else {
+        UsedBy::Human
+    })
 }
 
 /// Owner, workload and attributes of a user.
@@ -102,7 +106,7 @@ pub fn inspect(okta: &Okta, target: &Identity) -> Result<IdentityFacts, Provider
                 owner: None,
                 workload: Some(app.label),
                 issuer: Some(okta.issuer()),
-                used_by: Some("agent".into()),
+                used_by: Some(UsedBy::Agent),
                 attributes,
             })
         }
@@ -139,19 +143,18 @@ mod tests {
     fn service_users_are_agents() {
         let user = |profile| User::from_json(&json!({ "id": "x", "profile": profile }));
         assert_eq!(
-            used_by(&user(json!({ "userType": "Service" }))).as_deref(),
-            Some("agent")
+            used_by(&user(json!({ "userType": "Service" }))),
+            Some(UsedBy::Agent)
         );
         assert_eq!(
             used_by(&user(
                 json!({ "userType": "Employee", "title": "AI agent" })
-            ))
-            .as_deref(),
-            Some("agent")
+            )),
+            Some(UsedBy::Agent)
         );
         assert_eq!(
-            used_by(&user(json!({ "userType": "Contractor" }))).as_deref(),
-            Some("human")
+            used_by(&user(json!({ "userType": "Contractor" }))),
+            Some(UsedBy::Human)
         );
         assert_eq!(used_by(&user(json!({}))), None);
     }

@@ -69,7 +69,8 @@ pub use wit_bindgen;
 
 pub use bindings::cordon::provider::types::{
     ActionOutcome, ActionRequest, ActionSpec, Effect, Identity, IdentityFacts, IdentityKind,
-    OutcomeStatus, ParamSpec, PluginInfo, ProviderError, RateLimit, SettingSpec,
+    OutcomeStatus, ParamSpec, PluginInfo, ProviderError, RateLimit, SettingKind, SettingSpec,
+    UsedBy,
 };
 pub use bindings::export_provider;
 pub use bindings::exports::cordon::provider::provider::Guest as Provider;
@@ -83,11 +84,11 @@ pub mod prelude {
     pub use crate::http::{Method, Request, Response};
     pub use crate::outcome::{Outcome, RequestExt};
     pub use crate::rest::{Api, ApiError, ApiPath, CallError};
-    pub use crate::settings::{config, config_or, log, secret};
+    pub use crate::settings::{config, config_or, log, redact, secret};
     pub use crate::spec::{Action, PluginSpec};
     pub use crate::table::ActionTable;
     pub use crate::{
         ActionOutcome, ActionRequest, Effect, Identity, IdentityFacts, IdentityKind, PluginInfo,
-        Provider, ProviderError,
+        Provider, ProviderError, UsedBy,
     };
 }

@@ -14,6 +14,14 @@ pub fn config(key: &str) -> Option<String> {
     host::config(key).filter(|v| !v.is_empty())
 }
 
+/// Treats `value` as a secret for the rest of this call: the host scrubs it
+/// from everything the call returns, logs and records, like a granted
+/// secret. Call it for every secret the plugin obtains itself (a logon
+/// token, a session cookie, a signed URL) as soon as it has it.
+pub fn redact(value: &str) {
+    host::redact(value);
+}
+
 /// A config value or a default.
 pub fn config_or(key: &str, default: &str) -> String {
     config(key).unwrap_or_else(|| default.to_string())

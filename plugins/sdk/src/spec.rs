@@ -1,6 +1,8 @@
 //! Building the `describe` answer.
 
-use crate::{ActionSpec, Effect, IdentityKind, ParamSpec, PluginInfo, SettingSpec};
+use crate::{
+    ActionSpec, Effect, IdentityKind, ParamSpec, PluginInfo, SettingKind, SettingSpec, UsedBy,
+};
 
 impl IdentityKind {
     /// Every identity kind of the contract, for actions that accept any.
@@ -19,6 +21,19 @@ impl IdentityKind {
     ];
 }
 
+impl UsedBy {
+    /// `human`, `agent` or `both` (any case), as providers write it in tags
+    /// and profile fields; anything else says nothing.
+    pub fn parse(text: &str) -> Option<UsedBy> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "human" => Some(UsedBy::Human),
+            "agent" => Some(UsedBy::Agent),
+            "both" => Some(UsedBy::Both),
+            _ => None,
+        }
+    }
+}
+
 /// Builds a [`PluginInfo`].
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
@@ -33,16 +48,16 @@ impl PluginSpec {
                 provider: provider.into(),
                 version: version.into(),
                 actions: Vec::new(),
-                secrets: Vec::new(),
-                config: Vec::new(),
+                settings: Vec::new(),
             },
         }
     }
 
     /// A secret the plugin reads; `required` ones must be granted in the config.
     pub fn secret(mut self, name: &str, required: bool, description: &str) -> PluginSpec {
-        self.info.secrets.push(SettingSpec {
+        self.info.settings.push(SettingSpec {
             name: name.into(),
+            kind: SettingKind::Secret,
             required,
             description: description.into(),
         });
@@ -51,8 +66,9 @@ impl PluginSpec {
 
     /// A config key the plugin reads.
     pub fn config(mut self, name: &str, required: bool, description: &str) -> PluginSpec {
-        self.info.config.push(SettingSpec {
+        self.info.settings.push(SettingSpec {
             name: name.into(),
+            kind: SettingKind::Config,
             required,
             description: description.into(),
         });
@@ -91,7 +107,6 @@ impl Action {
                 name: name.into(),
                 effect,
                 targets: targets.to_vec(),
-                reversible: false,
                 restore_with: None,
                 params: Vec::new(),
                 description: description.into(),
@@ -106,7 +121,6 @@ impl Action {
 
     /// The action can be undone by `restore_action`, fed with the outcome's restore data.
     pub fn restored_by(mut self, restore_action: &str) -> Action {
-        self.spec.reversible = true;
         self.spec.restore_with = Some(restore_action.into());
         self
     }
@@ -119,5 +133,48 @@ impl Action {
             description: description.into(),
         });
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_one_list_that_says_each_kind() {
+        let info = PluginSpec::new("acme", "1")
+            .secret("api_token", true, "the token")
+            .config("api_url", false, "the URL")
+            .build();
+        let kinds: Vec<_> = info
+            .settings
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("api_token", SettingKind::Secret),
+                ("api_url", SettingKind::Config)
+            ]
+        );
+    }
+
+    #[test]
+    fn used_by_reads_what_providers_write() {
+        assert_eq!(UsedBy::parse(" Agent "), Some(UsedBy::Agent));
+        assert_eq!(UsedBy::parse("both"), Some(UsedBy::Both));
+        assert_eq!(UsedBy::parse("HUMAN"), Some(UsedBy::Human));
+        assert_eq!(UsedBy::parse("robots"), None);
+    }
+
+    #[test]
+    fn an_action_is_reversible_when_it_names_its_restore() {
+        let lock = Action::new("lock", Effect::Quarantine, &[IdentityKind::User], "lock");
+        assert_eq!(lock.spec.restore_with, None);
+        assert_eq!(
+            lock.restored_by("unlock").spec.restore_with.as_deref(),
+            Some("unlock")
+        );
     }
 }

@@ -20,28 +20,29 @@ pub fn auth_method(path: &str) -> &str {
 }
 
 /// `human`, `agent` or `both` from entity metadata, else from the auth method.
-pub fn used_by(metadata: Option<&EntityInfo>, path: &str) -> Option<String> {
+pub fn used_by(metadata: Option<&EntityInfo>, path: &str) -> Option<UsedBy> {
     if let Some(entity) = metadata {
         if let Some(value) = entity
             .metadata
             .get("used-by")
             .or(entity.metadata.get("used_by"))
+            .and_then(|value| UsedBy::parse(value))
         {
-            return Some(value.clone());
+            return Some(value);
         }
         if let Some(kind) = entity.metadata.get("kind") {
             if kind.contains("agent") || kind == "workload" || kind == "service" {
-                return Some("agent".into());
+                return Some(UsedBy::Agent);
             }
             if kind == "human" || kind == "person" {
-                return Some("human".into());
+                return Some(UsedBy::Human);
             }
         }
     }
     match auth_method(path) {
         "approle" | "kubernetes" | "aws" | "gcp" | "azure" | "jwt" | "cert" | "alicloud"
-        | "oci" => Some("agent".into()),
-        "oidc" | "userpass" | "ldap" | "okta" | "github" | "radius" => Some("human".into()),
+        | "oci" => Some(UsedBy::Agent),
+        "oidc" | "userpass" | "ldap" | "okta" | "github" | "radius" => Some(UsedBy::Human),
         _ => None,
     }
 }
@@ -168,22 +169,16 @@ mod tests {
         assert_eq!(auth_method("auth/approle/login"), "approle");
         assert_eq!(auth_method("auth/oidc/oidc/callback"), "oidc");
         assert_eq!(auth_method("auth/token/create"), "token");
+        assert_eq!(used_by(None, "auth/approle/login"), Some(UsedBy::Agent));
         assert_eq!(
-            used_by(None, "auth/approle/login").as_deref(),
-            Some("agent")
-        );
-        assert_eq!(
-            used_by(None, "auth/oidc/oidc/callback").as_deref(),
-            Some("human")
+            used_by(None, "auth/oidc/oidc/callback"),
+            Some(UsedBy::Human)
         );
         assert_eq!(used_by(None, "auth/token/create"), None);
         let mut agent = EntityInfo::default();
         agent.metadata.insert("kind".into(), "ai-agent".into());
-        assert_eq!(
-            used_by(Some(&agent), "auth/oidc/x").as_deref(),
-            Some("agent")
-        );
+        assert_eq!(used_by(Some(&agent), "auth/oidc/x"), Some(UsedBy::Agent));
         agent.metadata.insert("used-by".into(), "both".into());
-        assert_eq!(used_by(Some(&agent), "").as_deref(), Some("both"));
+        assert_eq!(used_by(Some(&agent), ""), Some(UsedBy::Both));
     }
 }

@@ -144,7 +144,6 @@ pub fn action(name: &str, effect: Effect, targets: &[IdentityKind]) -> ActionSpe
         name: name.into(),
         effect,
         targets: targets.to_vec(),
-        reversible: false,
         restore_with: None,
         params: Vec::new(),
         description: format!("fake {name}"),
@@ -153,7 +152,6 @@ pub fn action(name: &str, effect: Effect, targets: &[IdentityKind]) -> ActionSpe
 
 /// `spec`, undone by `restore`.
 pub fn reversible(mut spec: ActionSpec, restore: &str) -> ActionSpec {
-    spec.reversible = true;
     spec.restore_with = Some(restore.into());
     spec
 }
