@@ -112,6 +112,54 @@ fn a_panicking_plugin_is_reported_with_its_panic_message() {
 }
 
 #[test]
+fn a_plugin_returning_too_much_fails_its_call_and_nothing_of_it_is_kept() {
+    for action in ["return-huge", "return-many"] {
+        let report = run_misbehaviour(action, &[("memory_mb", 128)]);
+        assert_both_failed_with(&report, "past the cap of 1048576 bytes and 1000 entries");
+        let shown = report.to_string();
+        assert!(
+            shown.len() < 64 << 10,
+            "{action}: the report holds {} bytes",
+            shown.len()
+        );
+    }
+}
+
+#[test]
+fn a_plugin_flooding_its_log_is_cut_off_and_the_host_says_how_much_it_dropped() {
+    let mut ws = Workspace::new();
+    ws.env("RUST_LOG", "info");
+    ws.write_config(&[PluginEntry::new("test", "misbehave").limit("concurrency", 1)]);
+    ws.write(
+        "playbook.toml",
+        "name = \"flood\"\nowner = \"nhi\"\n[[step]]\nid = \"flood\"\nplugin = \"test\"\naction = \"log-flood\"\nfor_each = { kind = \"token\" }\n",
+    );
+    ws.write("signal.json", SIGNAL);
+    let run = ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+        "--json",
+    ]);
+    run.expect_code(0);
+    let stderr = run.stderr();
+    let flood_lines = stderr.lines().filter(|l| l.contains("flood line")).count();
+    assert_eq!(flood_lines, 2 * 1_000, "1,000 lines per call, two calls");
+    let dropped = stderr
+        .lines()
+        .filter(|l| l.contains("wrote 99000 more log lines") && l.contains("they were dropped"))
+        .count();
+    assert_eq!(
+        dropped,
+        2,
+        "each call says what it dropped:\n{}",
+        &stderr[stderr.len().saturating_sub(2000)..]
+    );
+}
+
+#[test]
 fn secrets_never_reach_output_logs_or_the_store() {
     const TOKEN: &str = "tok-3f9a1c77e2d04b5b";
     let mut ws = Workspace::new();

@@ -10,6 +10,7 @@
 
 mod bindings;
 pub mod cache;
+pub mod caps;
 mod http_guard;
 mod sandbox;
 pub mod secrets;
@@ -315,9 +316,15 @@ impl PluginHost {
         let mut log = std::mem::take(&mut *log.lock().expect("call log"));
         let secrets = &grant.secrets;
         let scrub = |text: &str| log.scrub(secrets, text);
+        let too_big = match &outcome {
+            Ok(Ok(returned)) => caps::oversized(returned),
+            _ => None,
+        };
         let result = if let Some(violation) = log.violations.first() {
             // A plugin that stepped outside its grant fails, whatever it returned.
             Err(CallError::Sandbox(violation.clone()))
+        } else if let Some(violation) = too_big {
+            Err(CallError::Sandbox(violation))
         } else {
             match outcome {
                 Err(_elapsed) => Err(CallError::Sandbox(Violation::Timeout {
@@ -342,6 +349,17 @@ impl PluginHost {
             && !log.violations.contains(v)
         {
             tracing::warn!(plugin = %grant.plugin, "{v}");
+        }
+        if log.logged.dropped_lines > 0 {
+            tracing::warn!(
+                plugin = %grant.plugin,
+                "plugin `{}` wrote {} more log lines ({} bytes) past its cap of {} lines and {} bytes per call; they were dropped",
+                grant.plugin,
+                log.logged.dropped_lines,
+                log.logged.dropped_bytes,
+                caps::MAX_LOG_LINES,
+                caps::MAX_LOG_BYTES
+            );
         }
         let mut requests = std::mem::take(&mut log.requests);
         for request in &mut requests {
@@ -399,7 +417,7 @@ enum Call<'a> {
     Inspect(&'a Identity),
 }
 
-enum Returned {
+pub(crate) enum Returned {
     Info(PluginInfo),
     Outcome(ActionOutcome),
     Facts(IdentityFacts),

@@ -8,6 +8,7 @@
 use super::bindings::cordon::provider::{host, types};
 use super::http_guard::HttpGuard;
 use super::secrets::Secrets;
+use crate::caps::LogBudget;
 use crate::settings::{Limits, Origin};
 use cordon_types::RequestRecord;
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,16 @@ pub enum Violation {
         /// The secret's name.
         name: String,
     },
+    /// Part of what the plugin returned is past its cap
+    /// ([`crate::caps::MAX_RETURNED_BYTES`], [`crate::caps::MAX_RETURNED_ENTRIES`]).
+    Oversized {
+        /// Which part: `its evidence`, `its detail`, …
+        what: String,
+        /// Its size in bytes.
+        bytes: u64,
+        /// Its entries, for a map or a list.
+        entries: u64,
+    },
     /// The guest trapped (panicked, hit `unreachable`, …).
     Trap {
         /// The trap's description (secrets redacted).
@@ -99,6 +110,16 @@ impl fmt::Display for Violation {
                 f,
                 "plugin asked for secret `{name}`, which is not granted to it"
             ),
+            Violation::Oversized {
+                what,
+                bytes,
+                entries,
+            } => write!(
+                f,
+                "plugin returned {what} of {bytes} bytes in {entries} entries, past the cap of {} bytes and {} entries; the call failed",
+                crate::caps::MAX_RETURNED_BYTES,
+                crate::caps::MAX_RETURNED_ENTRIES
+            ),
             Violation::Trap { message } => write!(f, "plugin crashed: {message}"),
         }
     }
@@ -111,6 +132,8 @@ pub struct CallLog {
     pub violations: Vec<Violation>,
     /// Secrets the plugin derived during the call (host `redact`).
     pub derived: Secrets,
+    /// What the call has logged.
+    pub logged: LogBudget,
 }
 
 impl Default for CallLog {
@@ -119,6 +142,7 @@ impl Default for CallLog {
             requests: Vec::new(),
             violations: Vec::new(),
             derived: Secrets::none(),
+            logged: LogBudget::default(),
         }
     }
 }
@@ -249,11 +273,13 @@ impl host::Host for Sandbox {
     }
 
     async fn log(&mut self, level: host::LogLevel, message: String) {
-        let message = self
-            .log
-            .lock()
-            .expect("call log")
-            .scrub(&self.grant.secrets, &message);
+        let message = {
+            let mut log = self.log.lock().expect("call log");
+            let Some(message) = log.logged.admit(&message) else {
+                return;
+            };
+            log.scrub(&self.grant.secrets, &message)
+        };
         let plugin = self.grant.plugin.as_str();
         match level {
             host::LogLevel::Trace => tracing::trace!(target: "cordon::plugin", plugin, "{message}"),

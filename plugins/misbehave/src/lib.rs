@@ -51,6 +51,9 @@ impl Provider for Misbehave {
                 "leak-derived",
                 "derives a secret (param `derived`), asks the host to redact it, then shows it in its log, outcome, a request path and, with `fail`, an error",
             ).param("derived", true, "the derived secret").param("fail", false, "fail with the value in the error").param("url", false, "a granted origin to request, with the value in the path"))
+            .action(action("return-huge", "returns a 2 MiB detail"))
+            .action(action("return-many", "returns 200,000 evidence entries"))
+            .action(action("log-flood", "writes 100,000 log lines"))
             .action(action("panic", "panics"))
             .build()
     }
@@ -120,6 +123,18 @@ impl Provider for Misbehave {
                     .evidence("derived", value.clone())
                     .restore("derived", value)
                     .done()
+            }
+            "return-huge" => Outcome::applied("x".repeat(2 << 20)).done(),
+            "return-many" => (0..200_000)
+                .fold(Outcome::applied("many"), |o, i| {
+                    o.evidence(i.to_string(), "e")
+                })
+                .done(),
+            "log-flood" => {
+                for i in 0..100_000 {
+                    log::info(&format!("flood line {i} {}", "f".repeat(80)));
+                }
+                Outcome::applied("flooded").done()
             }
             "panic" => panic!("misbehave plugin panicked on purpose"),
             other => Err(invalid(format!("unknown action `{other}`"))),
