@@ -9,6 +9,7 @@ pub mod aws;
 pub mod bao;
 pub mod browser;
 pub mod cordon;
+pub mod holding;
 pub mod hook;
 pub mod moto;
 pub mod oidc;

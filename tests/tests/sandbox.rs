@@ -279,3 +279,28 @@ fn the_second_start_loads_the_compiled_component_from_the_cache() {
     assert_eq!(second.json()[0]["compiled"], "cached");
     assert_eq!(second.json()[0]["provider"], "test");
 }
+
+#[test]
+fn one_call_cannot_hold_more_than_its_share_of_connections() {
+    use cordon_e2e::holding::HoldingServer;
+    use cordon_plugin_harness::{Harness, Target};
+    let server = HoldingServer::start();
+    let test = Harness::new("test", cordon_e2e::cordon::plugin("misbehave"))
+        .allow(&server.url)
+        .load()
+        .unwrap();
+    let target = Target::new("test", cordon_types::IdentityKind::Token, "T1");
+    let called = test
+        .call("fan-out", &target)
+        .param("url", &server.url)
+        .param("count", "40")
+        .send();
+    assert_eq!(called.expect_ok().detail, "40 of 40 answered");
+    assert_eq!(server.answered(), 40);
+    assert!(
+        server.most_in_flight() <= 16,
+        "one call had {} requests in flight at once",
+        server.most_in_flight()
+    );
+    assert_eq!(called.requests().len(), 40, "every request is recorded");
+}

@@ -1,7 +1,8 @@
-//! Caps on what one call may hand the host: the size of what it returns and
-//! the volume of what it logs. A plugin past the first fails its call with a
-//! [`Violation::Oversized`]; past the second its lines are dropped and
-//! counted, and the host says how many once the call ends.
+//! Caps on what one call may take from the host: the size of what it
+//! returns, the volume of what it logs and the requests it has in flight. A
+//! plugin past the first fails its call with a [`Violation::Oversized`]; past
+//! the second its lines are dropped and counted, and the host says how many
+//! once the call ends; past the third its requests wait for a free place.
 
 use crate::Returned;
 use crate::sandbox::Violation;
@@ -21,6 +22,11 @@ pub const MAX_LOG_LINES: u64 = 1_000;
 pub const MAX_LOG_BYTES: u64 = 256 << 10;
 /// Longer log lines are cut to this many bytes.
 pub const MAX_LOG_LINE_BYTES: usize = 4 << 10;
+/// Most outbound requests one call may have in flight; more wait their turn.
+pub const MAX_REQUESTS_PER_CALL: usize = 16;
+/// Most outbound requests all calls of one plugin may have in flight; more
+/// wait their turn. Another plugin's requests never wait on them.
+pub const MAX_REQUESTS_PER_PLUGIN: usize = 64;
 
 /// The first part of a call's answer past its cap, as a violation.
 pub(crate) fn oversized(returned: &Result<Returned, ProviderError>) -> Option<Violation> {

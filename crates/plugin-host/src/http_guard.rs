@@ -22,6 +22,9 @@ pub(super) struct HttpGuard {
     /// `METHOD origin/path` of the request sent last (no query: queries may
     /// carry credentials), named when a transport failure is logged.
     last_request: Option<String>,
+    /// Places for this call's requests in flight
+    /// ([`crate::caps::MAX_REQUESTS_PER_CALL`]).
+    in_call: Arc<tokio::sync::Semaphore>,
 }
 
 type ResponseFuture = Box<
@@ -42,6 +45,9 @@ impl HttpGuard {
             grant,
             log,
             last_request: None,
+            in_call: Arc::new(tokio::sync::Semaphore::new(
+                crate::caps::MAX_REQUESTS_PER_CALL,
+            )),
         }
     }
 
@@ -115,8 +121,16 @@ impl WasiHttpHooks for HttpGuard {
         };
 
         let log = self.log.clone();
+        let (in_call, in_plugin) = (self.in_call.clone(), self.grant.outbound.clone());
         Box::new(async move {
             use http_body_util::BodyExt;
+            // A place under both caps, held until the exchange is over (the
+            // connection's worker ends), so neither one call nor one plugin
+            // can hold more connections than its share.
+            let places = (
+                in_call.acquire_owned().await,
+                in_plugin.acquire_owned().await,
+            );
             let started = Instant::now();
             let result = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
             record.duration_ms = started.elapsed().as_millis() as u64;
@@ -126,6 +140,11 @@ impl WasiHttpHooks for HttpGuard {
             }
             log.lock().expect("call log").requests.push(record);
             let (response, io) = result?;
+            let io = async move {
+                let done = io.await;
+                drop(places);
+                done
+            };
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
@@ -139,6 +158,16 @@ impl WasiHttpHooks for HttpGuard {
     }
 
     fn p2_error_from_connect(&mut self, err: &std::io::Error) -> ErrorCode {
+        // EMFILE / ENFILE: the host, not the provider, is out of descriptors.
+        if matches!(err.raw_os_error(), Some(23 | 24)) {
+            self.failed(
+                "connect: the host is out of file descriptors (raise its `ulimit -n`, or lower the plugins' concurrency);",
+                err,
+            );
+            return ErrorCode::InternalError(Some(
+                "the Cordon host is out of file descriptors".to_string(),
+            ));
+        }
         self.failed("connect", err);
         ErrorCode::ConnectionRefused
     }
@@ -188,6 +217,7 @@ mod tests {
             secrets: Secrets::from_values([]),
             config: Default::default(),
             limits: Limits::default(),
+            outbound: Arc::new(tokio::sync::Semaphore::new(1)),
         });
         let mut guard = HttpGuard::new(grant, Arc::default());
         guard.last_request =
@@ -205,5 +235,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("connect error"), "{text}");
+    }
+
+    #[test]
+    fn running_out_of_file_descriptors_is_reported_as_the_hosts_problem() {
+        let grant = Arc::new(Grant {
+            plugin: "vault".to_string(),
+            declared_secrets: std::sync::OnceLock::new(),
+            allowed_hosts: Vec::new(),
+            secrets: Secrets::from_values([]),
+            config: Default::default(),
+            limits: Limits::default(),
+            outbound: Arc::new(tokio::sync::Semaphore::new(1)),
+        });
+        let mut guard = HttpGuard::new(grant, Arc::default());
+        let text = logged(|| {
+            let exhausted = std::io::Error::from_raw_os_error(24);
+            match guard.p2_error_from_connect(&exhausted) {
+                ErrorCode::InternalError(Some(message)) => {
+                    assert!(message.contains("out of file descriptors"), "{message}")
+                }
+                other => panic!("{other:?}"),
+            }
+        });
+        assert!(text.contains("raise its `ulimit -n`"), "{text}");
     }
 }

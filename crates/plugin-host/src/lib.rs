@@ -171,6 +171,7 @@ impl PluginHost {
                 secrets,
                 config: plugin.config.clone(),
                 limits: plugin.limits,
+                outbound: Arc::new(Semaphore::new(caps::MAX_REQUESTS_PER_PLUGIN)),
             });
             let mut loaded = LoadedPlugin {
                 grant,

@@ -31,6 +31,9 @@ pub struct Grant {
     pub secrets: Secrets,
     pub config: BTreeMap<String, String>,
     pub limits: Limits,
+    /// Places for this plugin's requests in flight, all calls together
+    /// ([`crate::caps::MAX_REQUESTS_PER_PLUGIN`]).
+    pub outbound: Arc<tokio::sync::Semaphore>,
 }
 
 /// A plugin stepped outside its sandbox or its limits.

@@ -54,6 +54,14 @@ impl Provider for Misbehave {
             .action(action("return-huge", "returns a 2 MiB detail"))
             .action(action("return-many", "returns 200,000 evidence entries"))
             .action(action("log-flood", "writes 100,000 log lines"))
+            .action(
+                action(
+                    "fan-out",
+                    "starts `count` GET requests to `url` at once, then waits for all",
+                )
+                .param("url", true, "http://HOST:PORT")
+                .param("count", true, "how many"),
+            )
             .action(action("panic", "panics"))
             .build()
     }
@@ -136,6 +144,12 @@ impl Provider for Misbehave {
                 }
                 Outcome::applied("flooded").done()
             }
+            "fan-out" => {
+                let url = request.require_param("url")?;
+                let count: usize = request.require_param("count")?.parse().unwrap_or(1);
+                let answered = fan_out(url, count);
+                Outcome::applied(format!("{answered} of {count} answered")).done()
+            }
             "panic" => panic!("misbehave plugin panicked on purpose"),
             other => Err(invalid(format!("unknown action `{other}`"))),
         }
@@ -150,6 +164,34 @@ impl Provider for Misbehave {
             attributes: Vec::new(),
         })
     }
+}
+
+/// Starts `count` requests before waiting for any (wasi:http `handle` sends
+/// at once), so the host sees them all in flight together.
+fn fan_out(url: &str, count: usize) -> usize {
+    use wasip2::http::outgoing_handler::handle;
+    use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    let authority = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut pending = Vec::new();
+    for i in 0..count {
+        let request = OutgoingRequest::new(Fields::new());
+        let _ = request.set_method(&Method::Get);
+        let _ = request.set_scheme(Some(&Scheme::Http));
+        let _ = request.set_authority(Some(authority));
+        let _ = request.set_path_with_query(Some(&format!("/fan/{i}")));
+        let Ok(body) = request.body() else { continue };
+        if let Ok(future) = handle(request, None) {
+            let _ = OutgoingBody::finish(body, None);
+            pending.push(future);
+        }
+    }
+    pending
+        .into_iter()
+        .filter(|future| {
+            future.subscribe().block();
+            matches!(future.get(), Some(Ok(Ok(_))))
+        })
+        .count()
 }
 
 cordon_plugin_sdk::export_provider!(Misbehave);
