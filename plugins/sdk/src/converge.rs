@@ -42,7 +42,7 @@ impl Plan {
         Plan::Done(detail.into())
     }
 
-    /// A change to make, described as "would <change>" in a dry run.
+    /// A change to make, described as "would `change`" in a dry run.
     pub fn change(change: impl Into<String>) -> Plan {
         Plan::Change(change.into())
     }
