@@ -135,7 +135,10 @@ impl Request {
     /// The headers as they go out: those set, plus a `User-Agent` when none
     /// is (some APIs, GitHub's among them, refuse requests without one) and
     /// the body's `Content-Length` (a fixed body is never sent chunked; a
-    /// `POST`, `PUT` or `PATCH` without a body says `Content-Length: 0`).
+    /// `POST`, `PUT`, `PATCH` or `DELETE` without a body says
+    /// `Content-Length: 0`: a body of unknown length would go out chunked,
+    /// and a server that answers a `DELETE` without reading its (empty)
+    /// chunked body resets the connection).
     pub fn wire_headers(&self) -> Vec<(String, String)> {
         let mut headers = self.headers.clone();
         let has = |headers: &[(String, String)], name: &str| {
@@ -145,7 +148,10 @@ impl Request {
             headers.push(("user-agent".to_string(), USER_AGENT.to_string()));
         }
         let carries_body = !self.body.is_empty()
-            || matches!(self.method, Method::Post | Method::Put | Method::Patch);
+            || matches!(
+                self.method,
+                Method::Post | Method::Put | Method::Patch | Method::Delete
+            );
         if carries_body {
             headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
             headers.push(("content-length".to_string(), self.body.len().to_string()));
@@ -311,6 +317,8 @@ mod tests {
         assert_eq!(names(&empty_put.wire_headers(), "content-length"), ["0"]);
         let get = Request::get("https://x/");
         assert!(names(&get.wire_headers(), "content-length").is_empty());
+        let empty_delete = Request::delete("https://x/repos/o/r/keys/7");
+        assert_eq!(names(&empty_delete.wire_headers(), "content-length"), ["0"]);
         let delete_with_body = Request::delete("https://x/grant").body("{}");
         assert_eq!(
             names(&delete_with_body.wire_headers(), "content-length"),

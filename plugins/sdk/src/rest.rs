@@ -217,6 +217,13 @@ impl Api {
         self.header("authorization", &value)
     }
 
+    /// `Authorization: Basic base64(user:password)` (RFC 7617), e.g. an
+    /// OAuth app's client id and secret.
+    pub fn basic(self, user: &str, password: &str) -> Api {
+        let credentials = crate::encoding::base64(format!("{user}:{password}").as_bytes());
+        self.authorization("Basic", &credentials)
+    }
+
     /// `Authorization: Bearer <token>` (OAuth 2.0 access tokens).
     pub fn bearer(self, token: &str) -> Api {
         self.authorization("Bearer", token)
