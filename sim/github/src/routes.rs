@@ -74,20 +74,30 @@ pub(crate) fn router(state: &GitHubState) -> Router<GitHubState> {
 
 /// Before any route: the `User-Agent` rule and a tripped secondary limit.
 async fn gate(State(state): State<GitHubState>, request: Request, next: Next) -> Response {
-    if !request.headers().contains_key(header::USER_AGENT) {
-        return (StatusCode::FORBIDDEN, NO_USER_AGENT).into_response();
-    }
-    if let Some(wait) = state.data().secondary_limit.take() {
-        let mut refused = error(
-            StatusCode::FORBIDDEN,
-            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-        );
-        if let Ok(value) = wait.to_string().parse() {
-            refused.headers_mut().insert(header::RETRY_AFTER, value);
+    let refusal = if !request.headers().contains_key(header::USER_AGENT) {
+        Some((StatusCode::FORBIDDEN, NO_USER_AGENT).into_response())
+    } else {
+        let wait = state.data().secondary_limit.take();
+        wait.map(|wait| {
+            let mut refused = error(
+                StatusCode::FORBIDDEN,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            );
+            if let Ok(value) = wait.to_string().parse() {
+                refused.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            refused
+        })
+    };
+    match refusal {
+        None => next.run(request).await,
+        Some(refusal) => {
+            // Read the body first: answering before it would reset the
+            // connection of a client still sending it.
+            let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
+            refusal
         }
-        return refused;
     }
-    next.run(request).await
 }
 
 /// The token of `Authorization: Bearer …` or `token …`.
@@ -150,10 +160,21 @@ async fn user(
 }
 
 /// `PUT` / `DELETE /users/{login}/suspended`: Enterprise Server only, by a
-/// site administrator; 204 whether or not the state changes.
-async fn set_suspended(state: &GitHubState, headers: &HeaderMap, login: &str, on: bool) -> Answer {
+/// site administrator; 204 whether or not the state changes. The body, an
+/// optional `{"reason": "…"}`, is read like GitHub reads it (a server that
+/// answers before reading a body resets the client's connection).
+async fn set_suspended(
+    state: &GitHubState,
+    headers: &HeaderMap,
+    login: &str,
+    on: bool,
+    body: &Bytes,
+) -> Answer {
     if state.mode() == Mode::DotCom {
         return Err(error(StatusCode::NOT_FOUND, "Not Found"));
+    }
+    if !body.is_empty() {
+        json_body(body)?;
     }
     let admin = caller(state, headers)?;
     if !admin.site_admin {
@@ -179,16 +200,18 @@ async fn suspend(
     State(state): State<GitHubState>,
     headers: HeaderMap,
     Path(login): Path<String>,
+    body: Bytes,
 ) -> Answer {
-    set_suspended(&state, &headers, &login, true).await
+    set_suspended(&state, &headers, &login, true, &body).await
 }
 
 async fn unsuspend(
     State(state): State<GitHubState>,
     headers: HeaderMap,
     Path(login): Path<String>,
+    body: Bytes,
 ) -> Answer {
-    set_suspended(&state, &headers, &login, false).await
+    set_suspended(&state, &headers, &login, false, &body).await
 }
 
 /// The repository, if the caller administers it; GitHub answers 404 rather
