@@ -51,6 +51,26 @@ fn run_misbehaviour(action: &str, limits: &[(&str, u64)]) -> serde_json::Value {
     report
 }
 
+/// `action` of the test plugin on both tokens of [`SIGNAL`], through
+/// `cordon run --json` in `ws` (whose config is written).
+fn run_on_every_token(ws: &Workspace, action: &str) -> cordon_e2e::cordon::Run {
+    ws.write(
+        "playbook.toml",
+        &format!(
+            "name = \"p\"\nowner = \"nhi\"\n[[step]]\nid = \"s\"\nplugin = \"test\"\naction = \"{action}\"\nfor_each = {{ kind = \"token\" }}\n"
+        ),
+    );
+    ws.write("signal.json", SIGNAL);
+    ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+        "--json",
+    ])
+}
+
 fn assert_both_failed_with(report: &serde_json::Value, reason: &str) {
     let bad = actions_of(report, "bad");
     assert_eq!(bad.len(), 2);
@@ -130,19 +150,7 @@ fn a_plugin_flooding_its_log_is_cut_off_and_the_host_says_how_much_it_dropped() 
     let mut ws = Workspace::new();
     ws.env("RUST_LOG", "info");
     ws.write_config(&[PluginEntry::new("test", "misbehave").limit("concurrency", 1)]);
-    ws.write(
-        "playbook.toml",
-        "name = \"flood\"\nowner = \"nhi\"\n[[step]]\nid = \"flood\"\nplugin = \"test\"\naction = \"log-flood\"\nfor_each = { kind = \"token\" }\n",
-    );
-    ws.write("signal.json", SIGNAL);
-    let run = ws.cordon(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-        "--json",
-    ]);
+    let run = run_on_every_token(&ws, "log-flood");
     run.expect_code(0);
     let stderr = run.stderr();
     let flood_lines = stderr.lines().filter(|l| l.contains("flood line")).count();

@@ -208,8 +208,8 @@ mod tests {
         String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
     }
 
-    #[test]
-    fn a_transport_failure_is_logged_with_its_plugin_and_request() {
+    /// The guard of a call of a plugin named `vault`, granted nothing.
+    fn vault_guard() -> HttpGuard {
         let grant = Arc::new(Grant {
             plugin: "vault".to_string(),
             declared_secrets: std::sync::OnceLock::new(),
@@ -219,7 +219,12 @@ mod tests {
             limits: Limits::default(),
             outbound: Arc::new(tokio::sync::Semaphore::new(1)),
         });
-        let mut guard = HttpGuard::new(grant, Arc::default());
+        HttpGuard::new(grant, Arc::default())
+    }
+
+    #[test]
+    fn a_transport_failure_is_logged_with_its_plugin_and_request() {
+        let mut guard = vault_guard();
         guard.last_request =
             Some("POST http://127.0.0.1:8200/v1/auth/token/revoke-accessor".to_string());
         let text = logged(|| {
@@ -239,16 +244,7 @@ mod tests {
 
     #[test]
     fn running_out_of_file_descriptors_is_reported_as_the_hosts_problem() {
-        let grant = Arc::new(Grant {
-            plugin: "vault".to_string(),
-            declared_secrets: std::sync::OnceLock::new(),
-            allowed_hosts: Vec::new(),
-            secrets: Secrets::from_values([]),
-            config: Default::default(),
-            limits: Limits::default(),
-            outbound: Arc::new(tokio::sync::Semaphore::new(1)),
-        });
-        let mut guard = HttpGuard::new(grant, Arc::default());
+        let mut guard = vault_guard();
         let text = logged(|| {
             let exhausted = std::io::Error::from_raw_os_error(24);
             match guard.p2_error_from_connect(&exhausted) {
