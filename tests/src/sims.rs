@@ -1,4 +1,5 @@
-//! The provider simulators of `cordon-sim` (Vault, Okta, CyberArk PVWA),
+//! The provider simulators of `cordon-sim` (Vault, Okta, CyberArk PVWA) and
+//! `cordon-sim-github`,
 //! started in-process for one test, with the plugin entries, playbooks and
 //! signals the tests of their plugins share, and checks on the simulators'
 //! request logs.
@@ -95,6 +96,30 @@ pub fn cyberark() -> (Sim<CyberArkState>, CyberArkDemo) {
     )));
     let demo = cordon_sim::cyberark::fixtures::demo(&sim.state);
     (sim, demo)
+}
+
+/// A simulated GitHub (github.com or Enterprise Server) seeded with the demo
+/// organisation.
+pub fn github(
+    mode: cordon_sim_github::Mode,
+) -> (
+    Sim<cordon_sim_github::GitHubState>,
+    cordon_sim_github::fixtures::GitHubDemo,
+) {
+    let sim = start(cordon_sim_github::GitHubSim::start(
+        cordon_sim_github::GitHubConfig::new(mode),
+    ));
+    let demo = cordon_sim_github::fixtures::demo(&sim.state);
+    (sim, demo)
+}
+
+/// The API base URL of a simulated GitHub: the server's root on github.com,
+/// `/api/v3` under it on Enterprise Server.
+pub fn github_api(sim: &Sim<cordon_sim_github::GitHubState>) -> String {
+    match sim.state.mode() {
+        cordon_sim_github::Mode::DotCom => sim.url.clone(),
+        cordon_sim_github::Mode::EnterpriseServer => format!("{}/api/v3", sim.url),
+    }
 }
 
 /// What the CyberArk plugin may change — live sessions, accounts, users'

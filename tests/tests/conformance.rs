@@ -142,3 +142,111 @@ fn bodiless_requests_never_fail_in_transit() {
         planned.expect_ok();
     }
 }
+
+/// The GitHub plugin, loaded against a simulated GitHub with the admin's
+/// token (or a wrong one) and the OAuth app's secret (or a wrong one).
+fn github_plugin(
+    api: &str,
+    token: &str,
+    oauth: Option<(&str, &str)>,
+) -> cordon_plugin_harness::Loaded {
+    let mut harness = Harness::new("github", plugin("github"))
+        .allow(api.trim_end_matches("/api/v3"))
+        .config("api_url", api)
+        .secret("token", token);
+    if let Some((id, secret)) = oauth {
+        harness = harness
+            .config("oauth_client_id", id)
+            .secret("oauth_client_secret", secret);
+    }
+    harness.load().unwrap()
+}
+
+const GITHUB_WRONG: &str = "ghp_wrongwrongwrongwrongwrongwrongwrong1";
+
+#[test]
+fn github_revoke_token_conforms_on_enterprise_server() {
+    let (sim, demo) = sims::github(cordon_sim_github::Mode::EnterpriseServer);
+    let api = sims::github_api(&sim);
+    check(&Case {
+        plugin: &github_plugin(&api, &demo.admin_token, None),
+        wrong_credentials: &github_plugin(&api, GITHUB_WRONG, None),
+        action: "revoke-token",
+        target: Target::new("github", IdentityKind::Token, &demo.leaked_token),
+        params: Vec::new(),
+        state: &|| sim.state.dump(),
+        secrets: &[&demo.admin_token, GITHUB_WRONG, &demo.leaked_token],
+    });
+    assert!(!sim.state.token_alive(&demo.leaked_token));
+    assert!(sim.state.token_alive(&demo.fine_grained_token));
+}
+
+#[test]
+fn github_delete_deploy_key_conforms_and_restores() {
+    let (sim, demo) = sims::github(cordon_sim_github::Mode::DotCom);
+    let api = sims::github_api(&sim);
+    check(&Case {
+        plugin: &github_plugin(&api, &demo.admin_token, None),
+        wrong_credentials: &github_plugin(&api, GITHUB_WRONG, None),
+        action: "delete-deploy-key",
+        target: Target::new(
+            "github",
+            IdentityKind::AccessKey,
+            &demo.deploy_key_id.to_string(),
+        ),
+        params: vec![("repository", demo.repo.as_str())],
+        state: &|| sim.state.dump(),
+        secrets: &[&demo.admin_token, GITHUB_WRONG],
+    });
+    let keys = sim.state.deploy_keys(&demo.repo);
+    assert_eq!(keys.len(), 1, "restored once");
+    assert_eq!(keys[0].key, cordon_sim_github::fixtures::DEPLOY_KEY);
+}
+
+#[test]
+fn github_suspend_user_conforms_on_enterprise_server() {
+    let (sim, demo) = sims::github(cordon_sim_github::Mode::EnterpriseServer);
+    let api = sims::github_api(&sim);
+    check(&Case {
+        plugin: &github_plugin(&api, &demo.admin_token, None),
+        wrong_credentials: &github_plugin(&api, GITHUB_WRONG, None),
+        action: "suspend-user",
+        target: Target::new("github", IdentityKind::User, &demo.dev_login),
+        params: Vec::new(),
+        // The suspension time is the provider's own stamp of the change.
+        state: &|| sim.state.dump(),
+        secrets: &[&demo.admin_token, GITHUB_WRONG],
+    });
+    assert_eq!(sim.state.user(&demo.dev_login).unwrap().suspended_at, None);
+}
+
+#[test]
+fn github_revoke_oauth_grant_conforms() {
+    let (sim, demo) = sims::github(cordon_sim_github::Mode::DotCom);
+    let api = sims::github_api(&sim);
+    let app = demo.oauth_client_id.as_str();
+    let wrong_secret = "0123456789wrong-client-secret";
+    check(&Case {
+        plugin: &github_plugin(
+            &api,
+            &demo.admin_token,
+            Some((app, &demo.oauth_client_secret)),
+        ),
+        wrong_credentials: &github_plugin(&api, &demo.admin_token, Some((app, wrong_secret))),
+        action: "revoke-oauth-grant",
+        target: Target::new("github", IdentityKind::Token, &demo.oauth_tokens[0]),
+        params: Vec::new(),
+        state: &|| sim.state.dump(),
+        secrets: &[
+            &demo.admin_token,
+            &demo.oauth_client_secret,
+            wrong_secret,
+            &demo.oauth_tokens[0],
+            &demo.oauth_tokens[1],
+        ],
+    });
+    assert!(
+        !sim.state.oauth_token_alive(&demo.oauth_tokens[1]),
+        "the whole grant"
+    );
+}

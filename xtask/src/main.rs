@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Plugins built as components into `target/plugins/<name>.wasm`.
-pub const PLUGINS: &[&str] = &["aws", "misbehave", "vault", "okta", "cyberark"];
+pub const PLUGINS: &[&str] = &["aws", "misbehave", "vault", "okta", "cyberark", "github"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
