@@ -181,3 +181,33 @@ fn a_deploy_key_is_deleted_and_restored_through_the_cli() {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].key, cordon_sim_github::fixtures::DEPLOY_KEY);
 }
+
+/// GitHub answers 404 alike for a deleted key and for a repository the token
+/// may not administer: a token without the right must not read as
+/// "already deleted".
+#[test]
+fn a_token_that_does_not_administer_the_repository_is_not_told_the_key_is_gone() {
+    let (sim, demo) = sims::github(Mode::DotCom);
+    // octocat's token works, but octocat does not administer acme/deploy-target.
+    let github = load(&sim.url, &demo.fine_grained_token);
+    let target = Target::new(
+        "github",
+        IdentityKind::AccessKey,
+        &demo.deploy_key_id.to_string(),
+    );
+    let called = github
+        .call("delete-deploy-key", &target)
+        .param("repository", &demo.repo)
+        .send();
+    match called.expect_err() {
+        CallError::Provider(ProviderError::NotFound(message)) => {
+            assert!(message.contains("does not administer it"), "{message}")
+        }
+        other => panic!("expected not-found, got {other:?}"),
+    }
+    assert_eq!(
+        sim.state.deploy_keys(&demo.repo).len(),
+        1,
+        "nothing deleted"
+    );
+}

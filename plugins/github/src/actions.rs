@@ -104,6 +104,17 @@ pub fn delete_deploy_key(
     outcome.done()
 }
 
+/// The `read_only` parameter: `true` (also when absent) or `false`.
+fn read_only(value: Option<&str>) -> Result<bool, ProviderError> {
+    match value.map(str::trim) {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(invalid(format!(
+            "parameter `read_only` is `{other}`: use true or false"
+        ))),
+    }
+}
+
 /// `restore-deploy-key`: adds the key back (GitHub gives it a new id).
 pub fn restore_deploy_key(
     gh: &GitHub,
@@ -118,7 +129,7 @@ pub fn restore_deploy_key(
             .unwrap_or("restored by Cordon")
             .to_string(),
         key: request.require_param("key")?.to_string(),
-        read_only: request.param("read_only") != Some("false"),
+        read_only: read_only(request.param("read_only"))?,
     };
     let present = gh
         .deploy_keys(&repo)?
@@ -144,6 +155,17 @@ pub fn restore_deploy_key(
     .done()
 }
 
+/// What suspending (or unsuspending) a user whose `suspended_at` is as read
+/// would do.
+fn suspension_plan(login: &str, suspended_at: Option<&str>, suspend: bool) -> Plan {
+    match (suspended_at, suspend) {
+        (Some(at), true) => Plan::done(format!("user {login} is already suspended (since {at})")),
+        (None, false) => Plan::done(format!("user {login} is not suspended")),
+        (None, true) => Plan::change(format!("suspend user {login}")),
+        (Some(_), false) => Plan::change(format!("unsuspend user {login}")),
+    }
+}
+
 /// `suspend-user` / `unsuspend-user` (Enterprise Server).
 pub fn set_suspended(
     gh: &GitHub,
@@ -161,12 +183,7 @@ pub fn set_suspended(
         request.param_or_target("login")
     };
     let (login, suspended_at, _) = gh.user(login)?;
-    let plan = match (suspended_at.is_some(), suspend) {
-        (true, true) => Plan::done(format!("user {login} is already suspended")),
-        (false, false) => Plan::done(format!("user {login} is not suspended")),
-        (false, true) => Plan::change(format!("suspend user {login}")),
-        (true, false) => Plan::change(format!("unsuspend user {login}")),
-    };
+    let plan = suspension_plan(&login, suspended_at.as_deref(), suspend);
     let verb = if suspend { "suspended" } else { "unsuspended" };
     let outcome = converge(request, plan, || {
         gh.set_suspended(&login, suspend)?;
@@ -229,5 +246,64 @@ mod tests {
         let err = format!("{:?}", token_kind("AKIAIOSFODNN7EXAMPLE").unwrap_err());
         assert!(!err.contains("AKIAIOSFODNN7EXAMPLE"), "{err}");
         assert!(err.contains("sha256:"), "{err}");
+    }
+
+    fn request(id: &str, params: &[(&str, &str)]) -> ActionRequest {
+        ActionRequest {
+            action: "delete-deploy-key".into(),
+            target: Identity {
+                provider: "github".into(),
+                kind: IdentityKind::AccessKey,
+                id: id.into(),
+                attributes: vec![("repository".into(), "acme/from-signal".into())],
+            },
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            idempotency_key: "k".into(),
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn deploy_key_ids_are_digits_and_the_repository_param_wins() {
+        assert_eq!(key_id(&request("42", &[])).unwrap(), "42");
+        for bad in ["", "12ab", "../1", "-1"] {
+            let err = format!("{:?}", key_id(&request(bad, &[])).unwrap_err());
+            assert!(err.contains("not a deploy key id"), "{bad}: {err}");
+        }
+        let from_attribute = repository(&request("1", &[])).unwrap();
+        assert_eq!(from_attribute.full_name(), "acme/from-signal");
+        let from_param = repository(&request("1", &[("repository", "acme/x")])).unwrap();
+        assert_eq!(from_param.full_name(), "acme/x");
+    }
+
+    #[test]
+    fn read_only_is_true_unless_false_and_nothing_else() {
+        assert!(read_only(None).unwrap());
+        assert!(read_only(Some("true")).unwrap());
+        assert!(!read_only(Some("false")).unwrap());
+        let err = format!("{:?}", read_only(Some("no")).unwrap_err());
+        assert!(err.contains("parameter `read_only`"), "{err}");
+    }
+
+    #[test]
+    fn suspension_plans_follow_suspended_at() {
+        let at = Some("2026-01-01T00:00:00Z");
+        assert!(
+            matches!(suspension_plan("dev", at, true), Plan::Done(d) if d.contains("already suspended"))
+        );
+        assert!(
+            matches!(suspension_plan("dev", None, false), Plan::Done(d) if d.contains("not suspended"))
+        );
+        assert_eq!(
+            suspension_plan("dev", None, true),
+            Plan::change("suspend user dev")
+        );
+        assert_eq!(
+            suspension_plan("dev", at, false),
+            Plan::change("unsuspend user dev")
+        );
     }
 }

@@ -100,7 +100,7 @@ fn github_api(base: &str) -> Result<Api, ProviderError> {
         .track_rate_limit_budget())
 }
 
-fn not_found(error: &CallError) -> bool {
+fn is_404(error: &CallError) -> bool {
     error.status() == Some(404)
 }
 
@@ -174,17 +174,38 @@ impl GitHub {
     }
 
     /// A deploy key, or none when the repository no longer has it.
+    ///
+    /// GitHub answers 404 alike for a key that is gone and for a repository
+    /// the token cannot administer (it hides what a caller may not see): on
+    /// a 404 the key list is read, and only a list without the key means
+    /// "gone" — a refused list is an error, never `already-applied`.
     pub fn deploy_key(&self, repo: &Repo, id: &str) -> Result<Option<DeployKey>, ProviderError> {
         match self.api.get(&repo.path().then("keys").segment(id)) {
             Ok(response) => Ok(Some(DeployKey::from_json(&response.json()?)?)),
-            Err(e) if not_found(&e) => Ok(None),
+            Err(e) if is_404(&e) => {
+                let keys = self.deploy_keys(repo)?;
+                Ok(keys.into_iter().find(|k| k.id.to_string() == id))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Every deploy key of a repository.
+    /// Every deploy key of a repository (the first 100, GitHub's largest
+    /// page; a repository rarely has more).
     pub fn deploy_keys(&self, repo: &Repo) -> Result<Vec<DeployKey>, ProviderError> {
-        let body = self.api.get(&repo.path().then("keys"))?.json()?;
+        let path = repo.path().then("keys").query("per_page", "100");
+        let body = match self.api.get(&path) {
+            Ok(response) => response.json()?,
+            Err(e) if is_404(&e) => {
+                return Err(not_found(format!(
+                    "GitHub answers 404 for the deploy keys of {}: the repository does not exist, \
+                     or the plugin's token does not administer it (GitHub hides repositories a \
+                     token may not manage)",
+                    repo.full_name()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         body.as_array()
             .map(|keys| keys.iter().map(DeployKey::from_json).collect())
             .unwrap_or_else(|| Err(invalid("GitHub answered the key list with something else")))
@@ -194,7 +215,7 @@ impl GitHub {
     pub fn delete_deploy_key(&self, repo: &Repo, id: &str) -> Result<bool, ProviderError> {
         match self.api.delete(&repo.path().then("keys").segment(id)) {
             Ok(_) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
+            Err(e) if is_404(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -215,10 +236,13 @@ impl GitHub {
 
     /// A user's login and, on Enterprise Server, when it was suspended.
     pub fn user(&self, login: &str) -> Result<(String, Option<String>, bool), ProviderError> {
-        let body = self
-            .api
-            .get(&ApiPath::new("users").segment(login))?
-            .json()?;
+        let body = match self.api.get(&ApiPath::new("users").segment(login)) {
+            Ok(response) => response.json()?,
+            Err(e) if is_404(&e) => {
+                return Err(not_found(format!("GitHub has no user `{login}`")));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let login = body["login"].as_str().unwrap_or(login).to_string();
         let suspended_at = body["suspended_at"].as_str().map(str::to_string);
         Ok((
@@ -256,7 +280,7 @@ impl GitHub {
             Ok(response) => Ok(response.json()?["user"]["login"]
                 .as_str()
                 .map(str::to_string)),
-            Err(e) if not_found(&e) => Ok(None),
+            Err(e) if is_404(&e) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
@@ -268,7 +292,7 @@ impl GitHub {
         let path = ApiPath::new("applications").segment(id).then("grant");
         match app.delete_json(&path, &json!({ "access_token": token })) {
             Ok(_) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
+            Err(e) if is_404(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

@@ -10,7 +10,9 @@
 //! authenticated calls (it is called without the token there) and allows 60
 //! calls an hour (its 422 past that is a rate limit); a leaked token's
 //! liveness is read by calling `GET /user` with it; a deploy key added back
-//! gets a new id; GitHub refuses requests without a `User-Agent`; a 403 with
+//! gets a new id, and a missing one is told from a repository the token
+//! cannot administer (GitHub answers 404 to both) by reading the key list;
+//! GitHub refuses requests without a `User-Agent`; a 403 with
 //! `retry-after` or a spent `x-ratelimit-remaining` is a rate limit (the
 //! SDK waits as told).
 
