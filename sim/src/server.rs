@@ -80,13 +80,26 @@ pub trait Simulator: Clone + Send + Sync + 'static {
     fn seed(&self, body: Value) -> Result<Value, String>;
 }
 
-/// Wraps every provider request: rate limit, injected faults, latency, headers, request log.
+/// Largest request body a simulator reads.
+const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// Wraps every provider request: body read, rate limit, injected faults, latency, headers,
+/// request log.
 async fn pipeline<P: Simulator>(State(p): State<P>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path == ADMIN_PREFIX || path.starts_with("/__sim/") {
         return next.run(req).await;
     }
     let method = req.method().as_str().to_owned();
+    // Read the whole body before anything answers (a 429, an injected fault, a
+    // handler that ignores it): answering first resets the connection of a
+    // client still sending, which no real API behind a proxy does.
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
     let adm = p.core().admit();
     let mut resp = match (adm.rate, adm.injected) {
         (Some(d), _) if !d.allowed => p.rate_limited_response(&path, &d),

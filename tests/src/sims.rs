@@ -122,6 +122,26 @@ pub fn github_api(sim: &Sim<cordon_sim_github::GitHubState>) -> String {
     }
 }
 
+/// The GitHub plugin in the real plugin host, calling the simulated GitHub's
+/// API at `api` with `token` and, for OAuth grants, the app's id and secret.
+pub fn github_plugin(
+    api: &str,
+    token: &str,
+    oauth: Option<(&str, &str)>,
+) -> cordon_plugin_harness::Loaded {
+    let mut harness =
+        cordon_plugin_harness::Harness::new("github", crate::cordon::plugin("github"))
+            .allow(api.trim_end_matches("/api/v3"))
+            .config("api_url", api)
+            .secret("token", token);
+    if let Some((id, secret)) = oauth {
+        harness = harness
+            .config("oauth_client_id", id)
+            .secret("oauth_client_secret", secret);
+    }
+    harness.load().expect("load the github plugin")
+}
+
 /// What the CyberArk plugin may change — live sessions, accounts, users'
 /// enabled flags — without what every logon changes (logon tokens, last
 /// logon times): equal before and after a run that changed nothing.

@@ -143,25 +143,6 @@ fn bodiless_requests_never_fail_in_transit() {
     }
 }
 
-/// The GitHub plugin, loaded against a simulated GitHub with the admin's
-/// token (or a wrong one) and the OAuth app's secret (or a wrong one).
-fn github_plugin(
-    api: &str,
-    token: &str,
-    oauth: Option<(&str, &str)>,
-) -> cordon_plugin_harness::Loaded {
-    let mut harness = Harness::new("github", plugin("github"))
-        .allow(api.trim_end_matches("/api/v3"))
-        .config("api_url", api)
-        .secret("token", token);
-    if let Some((id, secret)) = oauth {
-        harness = harness
-            .config("oauth_client_id", id)
-            .secret("oauth_client_secret", secret);
-    }
-    harness.load().unwrap()
-}
-
 const GITHUB_WRONG: &str = "ghp_wrongwrongwrongwrongwrongwrongwrong1";
 
 #[test]
@@ -169,8 +150,8 @@ fn github_revoke_token_conforms_on_enterprise_server() {
     let (sim, demo) = sims::github(cordon_sim_github::Mode::EnterpriseServer);
     let api = sims::github_api(&sim);
     check(&Case {
-        plugin: &github_plugin(&api, &demo.admin_token, None),
-        wrong_credentials: &github_plugin(&api, GITHUB_WRONG, None),
+        plugin: &sims::github_plugin(&api, &demo.admin_token, None),
+        wrong_credentials: &sims::github_plugin(&api, GITHUB_WRONG, None),
         action: "revoke-token",
         target: Target::new("github", IdentityKind::Token, &demo.leaked_token),
         params: Vec::new(),
@@ -186,8 +167,8 @@ fn github_delete_deploy_key_conforms_and_restores() {
     let (sim, demo) = sims::github(cordon_sim_github::Mode::DotCom);
     let api = sims::github_api(&sim);
     check(&Case {
-        plugin: &github_plugin(&api, &demo.admin_token, None),
-        wrong_credentials: &github_plugin(&api, GITHUB_WRONG, None),
+        plugin: &sims::github_plugin(&api, &demo.admin_token, None),
+        wrong_credentials: &sims::github_plugin(&api, GITHUB_WRONG, None),
         action: "delete-deploy-key",
         target: Target::new(
             "github",
@@ -208,8 +189,8 @@ fn github_suspend_user_conforms_on_enterprise_server() {
     let (sim, demo) = sims::github(cordon_sim_github::Mode::EnterpriseServer);
     let api = sims::github_api(&sim);
     check(&Case {
-        plugin: &github_plugin(&api, &demo.admin_token, None),
-        wrong_credentials: &github_plugin(&api, GITHUB_WRONG, None),
+        plugin: &sims::github_plugin(&api, &demo.admin_token, None),
+        wrong_credentials: &sims::github_plugin(&api, GITHUB_WRONG, None),
         action: "suspend-user",
         target: Target::new("github", IdentityKind::User, &demo.dev_login),
         params: Vec::new(),
@@ -227,12 +208,12 @@ fn github_revoke_oauth_grant_conforms() {
     let app = demo.oauth_client_id.as_str();
     let wrong_secret = "0123456789wrong-client-secret";
     check(&Case {
-        plugin: &github_plugin(
+        plugin: &sims::github_plugin(
             &api,
             &demo.admin_token,
             Some((app, &demo.oauth_client_secret)),
         ),
-        wrong_credentials: &github_plugin(&api, &demo.admin_token, Some((app, wrong_secret))),
+        wrong_credentials: &sims::github_plugin(&api, &demo.admin_token, Some((app, wrong_secret))),
         action: "revoke-oauth-grant",
         target: Target::new("github", IdentityKind::Token, &demo.oauth_tokens[0]),
         params: Vec::new(),

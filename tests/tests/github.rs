@@ -3,20 +3,26 @@
 //! github.com does not have, rate limits, bad input, and one action through
 //! the `cordon` binary as a responder runs it.
 
-use cordon_e2e::cordon::{PluginEntry, plugin};
+use cordon_e2e::cordon::PluginEntry;
 use cordon_e2e::sims;
-use cordon_plugin_harness::{Harness, Loaded, Target};
+use cordon_plugin_harness::{Called, Loaded, Target};
 use cordon_plugin_host::CallError;
 use cordon_sim_github::Mode;
-use cordon_types::{IdentityKind, OutcomeStatus, ProviderError};
+use cordon_sim_github::fixtures::GitHubDemo;
+use cordon_types::{ActionOutcome, IdentityKind, OutcomeStatus, ProviderError};
 
 fn load(api: &str, token: &str) -> Loaded {
-    Harness::new("github", plugin("github"))
-        .allow(api.trim_end_matches("/api/v3"))
-        .config("api_url", api)
-        .secret("token", token)
-        .load()
-        .unwrap()
+    sims::github_plugin(api, token, None)
+}
+
+/// `delete-deploy-key` of the demo's key.
+fn delete_demo_key(github: &Loaded, demo: &GitHubDemo) -> Called<ActionOutcome> {
+    let id = demo.deploy_key_id.to_string();
+    let target = Target::new("github", IdentityKind::AccessKey, &id);
+    github
+        .call("delete-deploy-key", &target)
+        .param("repository", &demo.repo)
+        .send()
 }
 
 #[test]
@@ -63,15 +69,7 @@ fn a_secondary_rate_limit_is_a_wait_of_the_time_github_names() {
     let (sim, demo) = sims::github(Mode::DotCom);
     let github = load(&sim.url, &demo.admin_token);
     sim.state.trip_secondary_limit(7);
-    let target = Target::new(
-        "github",
-        IdentityKind::AccessKey,
-        &demo.deploy_key_id.to_string(),
-    );
-    let called = github
-        .call("delete-deploy-key", &target)
-        .param("repository", &demo.repo)
-        .send();
+    let called = delete_demo_key(&github, &demo);
     match called.expect_err() {
         CallError::Provider(ProviderError::RateLimited { retry_after_ms, .. }) => {
             assert_eq!(*retry_after_ms, Some(7_000))
@@ -190,15 +188,7 @@ fn a_token_that_does_not_administer_the_repository_is_not_told_the_key_is_gone()
     let (sim, demo) = sims::github(Mode::DotCom);
     // octocat's token works, but octocat does not administer acme/deploy-target.
     let github = load(&sim.url, &demo.fine_grained_token);
-    let target = Target::new(
-        "github",
-        IdentityKind::AccessKey,
-        &demo.deploy_key_id.to_string(),
-    );
-    let called = github
-        .call("delete-deploy-key", &target)
-        .param("repository", &demo.repo)
-        .send();
+    let called = delete_demo_key(&github, &demo);
     match called.expect_err() {
         CallError::Provider(ProviderError::NotFound(message)) => {
             assert!(message.contains("does not administer it"), "{message}")

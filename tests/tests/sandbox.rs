@@ -30,15 +30,7 @@ fn run_misbehaviour(action: &str, limits: &[(&str, u64)]) -> serde_json::Value {
              [[step]]\nid = \"after\"\nplugin = \"test\"\naction = \"noop\"\nfor_each = {{ kind = \"token\" }}\n"
         ),
     );
-    ws.write("signal.json", SIGNAL);
-    let run = ws.cordon(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-        "--json",
-    ]);
+    let run = run_playbook(&ws);
     run.expect_code(3);
     let report = run.json();
     assert_eq!(report["status"], "partial");
@@ -60,6 +52,11 @@ fn run_on_every_token(ws: &Workspace, action: &str) -> cordon_e2e::cordon::Run {
             "name = \"p\"\nowner = \"nhi\"\n[[step]]\nid = \"s\"\nplugin = \"test\"\naction = \"{action}\"\nfor_each = {{ kind = \"token\" }}\n"
         ),
     );
+    run_playbook(ws)
+}
+
+/// `cordon run --json` of the workspace's `playbook.toml` on [`SIGNAL`].
+fn run_playbook(ws: &Workspace) -> cordon_e2e::cordon::Run {
     ws.write("signal.json", SIGNAL);
     ws.cordon(&[
         "run",

@@ -92,13 +92,6 @@ impl Secrets {
         }
         out
     }
-
-    /// [`Secrets::redact`] over every value of a map.
-    pub fn redact_map(&self, map: BTreeMap<String, String>) -> BTreeMap<String, String> {
-        map.into_iter()
-            .map(|(k, v)| (self.redact(&k), self.redact(&v)))
-            .collect()
-    }
 }
 
 impl SecretRef {

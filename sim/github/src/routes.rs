@@ -89,14 +89,10 @@ async fn gate(State(state): State<GitHubState>, request: Request, next: Next) ->
             refused
         })
     };
+    // The framework has read the body already, so refusing early is safe.
     match refusal {
+        Some(refusal) => refusal,
         None => next.run(request).await,
-        Some(refusal) => {
-            // Read the body first: answering before it would reset the
-            // connection of a client still sending it.
-            let _ = axum::body::to_bytes(request.into_body(), 1 << 20).await;
-            refusal
-        }
     }
 }
 
@@ -161,8 +157,7 @@ async fn user(
 
 /// `PUT` / `DELETE /users/{login}/suspended`: Enterprise Server only, by a
 /// site administrator; 204 whether or not the state changes. The body, an
-/// optional `{"reason": "…"}`, is read like GitHub reads it (a server that
-/// answers before reading a body resets the client's connection).
+/// optional `{"reason": "…"}`, must be JSON when present.
 async fn set_suspended(
     state: &GitHubState,
     headers: &HeaderMap,
@@ -430,25 +425,32 @@ async fn delete_token(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Answer {
-    oauth_app(&state, &headers, &client_id)?;
-    let (value, _) = app_token(&state, &client_id, &body)?;
-    if let Some(token) = state.data().oauth_tokens.get_mut(&value) {
-        token.alive = false;
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    revoke_app_tokens(&state, &headers, &client_id, &body, false)
 }
 
-/// Deleting the grant revokes every token the user holds for the app.
 async fn delete_grant(
     State(state): State<GitHubState>,
     headers: HeaderMap,
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Answer {
-    oauth_app(&state, &headers, &client_id)?;
-    let (_, user) = app_token(&state, &client_id, &body)?;
-    for token in state.data().oauth_tokens.values_mut() {
-        if token.client_id == client_id && token.user == user {
+    revoke_app_tokens(&state, &headers, &client_id, &body, true)
+}
+
+/// `DELETE /applications/{client_id}/token` revokes the token of the body;
+/// `…/grant` revokes every token its user holds for the app.
+fn revoke_app_tokens(
+    state: &GitHubState,
+    headers: &HeaderMap,
+    client_id: &str,
+    body: &Bytes,
+    whole_grant: bool,
+) -> Answer {
+    oauth_app(state, headers, client_id)?;
+    let (value, user) = app_token(state, client_id, body)?;
+    for (token_value, token) in state.data().oauth_tokens.iter_mut() {
+        let of_grant = token.client_id == client_id && token.user == user;
+        if *token_value == value || (whole_grant && of_grant) {
             token.alive = false;
         }
     }
