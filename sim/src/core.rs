@@ -159,8 +159,9 @@ impl SimCore {
         self.lock().rng.alnum(n)
     }
 
-    /// Decides on an arriving request: rate limit, then `burst_5xx`, then `error_rate`.
-    pub(crate) fn admit(&self) -> Admission {
+    /// Decides on an arriving request to `path`: rate limit, then `burst_5xx`, then
+    /// `error_rate`, then `throttle_rate`, then `hang_rate`, then `lose_answers`.
+    pub(crate) fn admit(&self, path: &str) -> Admission {
         let at_ms = now_ms();
         let mut g = self.lock();
         let seq = g.next_seq;
@@ -175,6 +176,18 @@ impl SimCore {
                 injected = Injected::Unavailable;
             } else if draw < g.faults.error_rate {
                 injected = Injected::ServerError;
+            } else if g.faults.throttle_rate > 0.0 && g.rng.next_f64() < g.faults.throttle_rate {
+                injected = Injected::Throttled;
+            } else if g.faults.hang_rate > 0.0 && g.rng.next_f64() < g.faults.hang_rate {
+                injected = Injected::Hang;
+            } else if g.faults.lose_answers > 0
+                && g.faults
+                    .lose_path
+                    .as_deref()
+                    .is_none_or(|p| path.contains(p))
+            {
+                g.faults.lose_answers -= 1;
+                injected = Injected::LoseAnswer;
             }
         }
         Admission {
@@ -280,16 +293,16 @@ mod tests {
             },
             None,
         );
-        let a = core.admit();
+        let a = core.admit("/");
         assert_eq!(a.injected, Injected::Unavailable);
         core.finish(&a, "GET", "/x", 503);
-        assert_eq!(core.admit().injected, Injected::Unavailable);
-        assert_eq!(core.admit().injected, Injected::ServerError);
+        assert_eq!(core.admit("/").injected, Injected::Unavailable);
+        assert_eq!(core.admit("/").injected, Injected::ServerError);
         core.update_faults(&FaultsUpdate {
             error_rate: Some(0.0),
             ..Default::default()
         });
-        assert_eq!(core.admit().injected, Injected::None);
+        assert_eq!(core.admit("/").injected, Injected::None);
         let stats = core.stats();
         assert_eq!(stats.total, 1);
         assert_eq!(stats.injected_faults, 1);
@@ -304,7 +317,7 @@ mod tests {
             },
             Some(RateLimitConfig::new(0, 60)),
         );
-        let a = core.admit();
+        let a = core.admit("/");
         assert_eq!(a.injected, Injected::None);
         assert!(!a.rate.unwrap().allowed);
         assert_eq!(core.faults().burst_5xx, 5);

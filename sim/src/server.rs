@@ -100,11 +100,27 @@ async fn pipeline<P: Simulator>(State(p): State<P>, req: Request, next: Next) ->
         Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     };
     let req = Request::from_parts(parts, axum::body::Body::from(body));
-    let adm = p.core().admit();
+    let adm = p.core().admit(&path);
     let mut resp = match (adm.rate, adm.injected) {
         (Some(d), _) if !d.allowed => p.rate_limited_response(&path, &d),
         (_, Injected::Unavailable) => p.fault_response(StatusCode::SERVICE_UNAVAILABLE),
         (_, Injected::ServerError) => p.fault_response(StatusCode::INTERNAL_SERVER_ERROR),
+        (_, Injected::Throttled) => {
+            let now = crate::util::now_ms() / 1000;
+            let decision = Decision {
+                allowed: false,
+                limit: 0,
+                remaining: 0,
+                reset_epoch_secs: now + 1,
+                retry_after_secs: 1,
+            };
+            p.rate_limited_response(&path, &decision)
+        }
+        (_, Injected::Hang) => hang_until_the_client_leaves().await,
+        (_, Injected::LoseAnswer) => {
+            let _applied = next.run(req).await;
+            hang_until_the_client_leaves().await
+        }
         (_, Injected::None) => next.run(req).await,
     };
     if !adm.latency.is_zero() {
@@ -114,6 +130,12 @@ async fn pipeline<P: Simulator>(State(p): State<P>, req: Request, next: Next) ->
     p.core()
         .finish(&adm, &method, &path, resp.status().as_u16());
     resp
+}
+
+/// Never answers: hyper drops this future when the client closes the
+/// connection.
+async fn hang_until_the_client_leaves() -> Response {
+    std::future::pending().await
 }
 
 fn admin_json(status: StatusCode, v: Value) -> Response {

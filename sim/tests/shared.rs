@@ -208,3 +208,51 @@ async fn shutdown_releases_the_port() {
     r.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A lost answer applies the request and never answers it; a hung request
+/// does neither. Both leave the client to give up on its own.
+#[tokio::test]
+async fn lost_answers_apply_and_hung_requests_do_not() {
+    let (r, s) = VaultSim::start(VaultConfig::with_root_token("root"))
+        .await
+        .unwrap();
+    let first = s.seed_token(cordon_sim::vault::TokenSpec::new("first"));
+    let second = s.seed_token(cordon_sim::vault::TokenSpec::new("second"));
+    let revoke = |accessor: String| {
+        let url = format!("{}/v1/auth/token/revoke-accessor", r.base_url());
+        async move {
+            client()
+                .post(&url)
+                .header("X-Vault-Token", "root")
+                .timeout(std::time::Duration::from_millis(300))
+                .json(&json!({ "accessor": accessor }))
+                .send()
+                .await
+        }
+    };
+    s.set_faults(Faults {
+        lose_answers: 1,
+        lose_path: Some("revoke-accessor".into()),
+        ..Faults::none()
+    });
+    // A lookup is not counted; the revocation is applied and unanswered.
+    let lookup = client()
+        .get(format!("{}/v1/auth/token/lookup-self", r.base_url()))
+        .header("X-Vault-Token", "root")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lookup.status(), StatusCode::OK);
+    let lost = revoke(first.clone()).await;
+    assert!(lost.unwrap_err().is_timeout());
+    assert!(s.token(&first).unwrap().revoked, "applied, answer lost");
+    assert_eq!(s.faults().lose_answers, 0);
+
+    s.set_faults(Faults {
+        hang_rate: 1.0,
+        ..Faults::none()
+    });
+    let hung = revoke(second.clone()).await;
+    assert!(hung.unwrap_err().is_timeout());
+    assert!(!s.token(&second).unwrap().revoked, "never handled");
+}

@@ -206,6 +206,70 @@ fn bad_config_is_located() {
     );
 }
 
+/// `file:line:col` of the `component =` line of plugin `test` in the
+/// workspace's config, as load errors give it.
+fn component_location(ws: &Workspace) -> String {
+    let config = std::fs::read_to_string(ws.path().join("cordon.toml")).unwrap();
+    let start = config.find("[plugins.test]").expect("plugin table");
+    let line = config[..start].lines().count() + 2;
+    format!("cordon.toml:{line}:13: plugin `test`: ")
+}
+
+#[test]
+fn plugin_load_problems_are_located_and_secret_files_must_be_regular() {
+    let ws = workspace();
+    let genuine = PluginEntry::new("test", "misbehave");
+
+    // A component that is not there.
+    let mut missing = genuine.clone();
+    missing.component = ws.path().join("missing.wasm");
+    ws.write_config(&[missing]);
+    let at = component_location(&ws);
+    refused(&ws, &[&format!("{at}cannot read component")]);
+
+    // A file whose digest is not the pinned one.
+    ws.write("other.wasm", "not the plugin");
+    let mut swapped = genuine.clone();
+    swapped.component = ws.path().join("other.wasm");
+    ws.write_config(&[swapped.clone()]);
+    refused(&ws, &[&format!("{at}refusing to load")]);
+
+    // A pinned file that is no component.
+    swapped.sha256 = cordon_e2e::cordon::sha256_of(&ws.path().join("other.wasm"));
+    ws.write_config(&[swapped]);
+    refused(&ws, &[&at]);
+
+    // A secret file that is a FIFO would block for ever: it is refused.
+    let fifo = ws.path().join("token.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut fed = genuine.clone();
+    fed.secrets.insert("token".into(), "file:token.fifo".into());
+    ws.write_config(&[fed]);
+    refused(
+        &ws,
+        &["plugins.test.secrets.token: cannot read file token.fifo: it is not a regular file"],
+    );
+}
+
+/// `memory_mb = 4096`, the documented maximum, starts and runs.
+#[test]
+fn the_largest_memory_limit_runs() {
+    let ws = workspace();
+    ws.write_config(&[PluginEntry::new("test", "misbehave").limit("memory_mb", 4096)]);
+    ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ])
+    .expect_code(0);
+}
+
 #[test]
 fn bad_signals_are_located() {
     let ws = workspace();
@@ -238,5 +302,46 @@ fn a_signal_the_trigger_does_not_accept_is_refused() {
         &[
             "signal.json:1:1: the signal does not match the trigger of playbook `ok`: signal kind `session.hijacked`",
         ],
+    );
+}
+
+/// A signal's ids, attributes and incident name reach the terminal: a raw
+/// ESC, CR or NUL in them is printed as a visible escape, never as itself.
+#[test]
+fn control_characters_from_a_signal_are_escaped_on_the_terminal() {
+    let ws = workspace();
+    ws.write(
+        "signal.json",
+        &SIGNAL
+            .replace("\"T1\"", "\"T1\\u001b[2J\\r\\u0000\"")
+            .replace(
+                "\"id\": \"sig-1\"",
+                "\"id\": \"sig-1\", \"incident\": \"INC\\u001b]0;owned\\u0007\"",
+            ),
+    );
+    let run = ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ]);
+    run.expect_code(0);
+    let listed = ws.cordon(&["runs", "list"]);
+    listed.expect_code(0);
+    for (name, text) in [
+        ("run stdout", run.stdout()),
+        ("run stderr", run.stderr()),
+        ("runs list", listed.stdout()),
+    ] {
+        assert!(
+            !text.contains(['\u{1b}', '\r', '\0', '\u{7}']),
+            "{name} holds a raw control character: {text:?}"
+        );
+    }
+    assert!(
+        run.stdout().contains("T1\\u{1b}[2J\\u{d}\\u{0}"),
+        "{}",
+        run.stdout()
     );
 }

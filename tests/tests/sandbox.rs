@@ -170,7 +170,11 @@ fn secrets_never_reach_output_logs_or_the_store() {
     let mut ws = Workspace::new();
     ws.env("TEST_TOKEN", TOKEN);
     ws.env("RUST_LOG", "trace");
-    ws.write_config(&[PluginEntry::new("test", "misbehave").secret_env("token", "TEST_TOKEN")]);
+    // The plugin also puts the token into every string its describe and
+    // inspect return (version, descriptions, owner, workload, issuer, facts).
+    ws.write_config(&[PluginEntry::new("test", "misbehave")
+        .secret_env("token", "TEST_TOKEN")
+        .config("leak_everywhere", "true")]);
     ws.write(
         "playbook.toml",
         "name = \"leaky\"\nowner = \"nhi\"\n[[step]]\nid = \"leak\"\nplugin = \"test\"\naction = \"log-secret\"\nfor_each = { kind = \"token\" }\n",
@@ -210,6 +214,28 @@ fn secrets_never_reach_output_logs_or_the_store() {
     let runs = ws.cordon(&["runs", "list", "--json"]).json();
     let run_id = runs[0]["run_id"].as_str().unwrap();
     outputs.push(ws.cordon(&["runs", "show", run_id, "--json"]).stdout());
+    let inspected = ws.cordon(&["plugins", "inspect", "test"]);
+    inspected.expect_code(0);
+    assert!(
+        inspected.stdout().contains("version 0.") && inspected.stdout().contains("+[REDACTED]"),
+        "describe's version held the token, scrubbed: {}",
+        inspected.stdout()
+    );
+    outputs.push(inspected.stdout());
+    outputs.push(
+        ws.cordon(&["plugins", "inspect", "test", "--json"])
+            .stdout(),
+    );
+    for format in ["md", "json", "html"] {
+        let review = ws.cordon(&["report", "INC-7", "--format", format]);
+        review.expect_code(0);
+        outputs.push(review.stdout());
+    }
+    let review = outputs.last().unwrap();
+    assert!(
+        review.contains("owner [REDACTED]"),
+        "inspect's owner reached the review, scrubbed: {review}"
+    );
     for output in &outputs {
         assert!(
             !output.contains(TOKEN),

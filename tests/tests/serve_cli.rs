@@ -115,3 +115,69 @@ fn reject_grants_runs_and_the_audit_export_work_against_the_server_as_on_the_loc
     );
     assert!(export.stdout().lines().count() > 10, "{}", export.stdout());
 }
+
+/// A dry run submitted to the server finishes without waiting for the
+/// approval its real run needs, and neither blocks nor stands in for the
+/// real run of the same signal.
+#[test]
+fn a_dry_run_on_the_server_never_waits_and_never_blocks_the_real_run() {
+    let (sim, demo) = sims::vault();
+    let tokens = tokens();
+    let ws = served(&sim, &agent_containment(), &tokens, "", 4);
+    let server = Server::start(&ws);
+    let body = |dry_run: bool| {
+        serde_json::json!({
+            "playbook": "agent-containment",
+            "signal": signal(agent_identities(&demo)),
+            "dry_run": dry_run,
+        })
+    };
+    let dry = server.post("/v1/runs", &tokens.detector, &body(true));
+    let dry_id = dry["run_id"].as_str().unwrap().to_string();
+    let report = server.settled(&dry_id, &tokens.nadia);
+    assert_eq!(report["status"], "completed", "{report}");
+    let disable = &cordon_e2e::cordon::actions_of(&report, "disable")[0];
+    assert_eq!(disable["status"], "planned", "{disable}");
+    assert!(
+        disable["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a real run waits for approval by a member of team nhi"),
+        "{disable}"
+    );
+    assert!(!sim.state.token(&demo.agent_token_accessor).unwrap().revoked);
+    assert_eq!(
+        server.get("/v1/approvals", &tokens.nadia),
+        serde_json::json!([])
+    );
+
+    // The real run starts (no 409), and only it waits.
+    let real = server.post("/v1/runs", &tokens.detector, &body(false));
+    let real_id = real["run_id"].as_str().unwrap().to_string();
+    assert_ne!(real_id, dry_id);
+    assert_eq!(
+        server.settled(&real_id, &tokens.nadia)["status"],
+        "awaiting-approval"
+    );
+    let refused = server.request(
+        "POST",
+        &format!("/v1/runs/{dry_id}/approve"),
+        Some(&tokens.nadia),
+        Some("{}"),
+    );
+    let problem = refused.problem(409);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("is a dry run"),
+        "{problem}"
+    );
+    server.post(
+        &format!("/v1/runs/{real_id}/approve"),
+        &tokens.nadia,
+        &serde_json::json!({}),
+    );
+    assert_eq!(
+        server.settled(&real_id, &tokens.nadia)["status"],
+        "completed"
+    );
+    assert!(sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+}

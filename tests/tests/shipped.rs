@@ -22,17 +22,22 @@ fn workspace(plugins: &[PluginEntry], secrets: &[(&str, &str)]) -> Workspace {
 }
 
 fn run(ws: &Workspace, name: &str) -> (i32, Value) {
+    run_with(ws, name, &[])
+}
+
+fn run_with(ws: &Workspace, name: &str, extra: &[&str]) -> (i32, Value) {
     let root = cordon_e2e::workspace_root();
     let playbook = root.join(format!("playbooks/{name}.toml"));
     let signal = root.join(format!("playbooks/signals/{name}.json"));
-    let run = ws.cordon(&[
+    let args = [
         "run",
         "--playbook",
         playbook.to_str().unwrap(),
         "--signal",
         signal.to_str().unwrap(),
         "--json",
-    ]);
+    ];
+    let run = ws.cordon(&[&args[..], extra].concat());
     (run.code(), run.json())
 }
 
@@ -149,8 +154,28 @@ fn the_leaked_aws_keys_are_contained_but_the_break_glass_key_is_denied() {
     );
 }
 
-#[test]
-fn the_ai_agent_is_contained_everywhere_once_its_shared_key_is_approved() {
+/// The ai-agent playbook's four providers, and a workspace using them all.
+struct AiAgent {
+    ws: Workspace,
+    moto: Moto,
+    operator: cordon_e2e::moto::Operator,
+    _sims: Vec<Box<dyn std::any::Any>>,
+}
+
+impl AiAgent {
+    /// The status of access key `id` at moto, as boto3 reads it.
+    fn key_status(&self, id: &str) -> String {
+        let state = self.moto.state(&self.operator);
+        let users = state["users"].as_object().expect("users");
+        users
+            .values()
+            .find_map(|user| user["keys"][id].as_str())
+            .unwrap_or_else(|| panic!("no key {id} at moto: {state}"))
+            .to_string()
+    }
+}
+
+fn ai_agent() -> AiAgent {
     let moto = Moto::start();
     let (operator, _) = moto.seed_demo();
     let (vault, _) = sims::vault();
@@ -172,10 +197,26 @@ fn the_ai_agent_is_contained_everywhere_once_its_shared_key_is_approved() {
             ("CYBERARK_PASSWORD", CYBERARK_USER.1),
         ],
     );
-    let (code, report) = run(&ws, "ai-agent-identity-compromise");
+    AiAgent {
+        ws,
+        moto,
+        operator,
+        _sims: vec![Box::new(vault), Box::new(okta), Box::new(cyberark)],
+    }
+}
+
+/// The agent's access key that is shared with a human: its deactivation
+/// needs the NHI team's approval.
+const SHARED_KEY: &str = "AKIARZPUZDIKGPSCFH3X";
+
+#[test]
+fn the_ai_agent_is_contained_everywhere_once_its_shared_key_is_approved() {
+    let agent = ai_agent();
+    let ws = &agent.ws;
+    let (code, report) = run(ws, "ai-agent-identity-compromise");
     assert_eq!(code, 4, "{report}");
     for (decision, target) in decisions(&report) {
-        let expected = if target == "AKIARZPUZDIKGPSCFH3X" {
+        let expected = if target == SHARED_KEY {
             "needs-approval"
         } else {
             "allowed"
@@ -189,4 +230,61 @@ fn the_ai_agent_is_contained_everywhere_once_its_shared_key_is_approved() {
     let approved = ws.cordon(&["approve", run_id, "--as", "nadia@acme.example", "--json"]);
     approved.expect_code(0);
     assert_eq!(approved.json()["status"], "completed");
+}
+
+/// The README says to start with `--dry-run`: a dry run of a playbook with an
+/// approval in it must finish at once, plan the approved action too, and
+/// leave the real run of the same signal free to start and be approved.
+#[test]
+fn a_dry_run_never_waits_for_approval_nor_blocks_the_real_run() {
+    let agent = ai_agent();
+    let ws = &agent.ws;
+    let (code, dry) = run_with(ws, "ai-agent-identity-compromise", &["--dry-run"]);
+    assert_eq!(code, 0, "a dry run finishes: {dry}");
+    assert_eq!(dry["status"], "completed", "{dry}");
+    assert_eq!(dry["dry_run"], true);
+    let shared: Vec<_> = dry["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["target"]["id"] == SHARED_KEY)
+        .collect();
+    assert!(!shared.is_empty(), "{dry}");
+    for action in shared {
+        assert_eq!(action["status"], "planned", "{action}");
+        let detail = action["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("a real run waits for approval by a member of team nhi"),
+            "{detail}"
+        );
+    }
+    let pending = ws.cordon(&["approvals", "list", "--json"]).json();
+    assert_eq!(pending, serde_json::json!([]), "a dry run asks nobody");
+    assert_eq!(agent.key_status(SHARED_KEY), "Active");
+
+    // The real run of the same signal starts, and only it waits.
+    let (code, real) = run(ws, "ai-agent-identity-compromise");
+    assert_eq!(code, 4, "{real}");
+    let real_id = real["run_id"].as_str().unwrap();
+    let pending = ws.cordon(&["approvals", "list", "--json"]).json();
+    let runs: Vec<_> = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, vec![real_id], "{pending}");
+
+    // Approving the dry run is refused, naming it; the real one is approved.
+    let dry_id = dry["run_id"].as_str().unwrap();
+    let refused = ws.cordon(&["approve", dry_id, "--as", "nadia@acme.example"]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr().contains("is a dry run"),
+        "{}",
+        refused.stderr()
+    );
+    let approved = ws.cordon(&["approve", real_id, "--as", "nadia@acme.example", "--json"]);
+    approved.expect_code(0);
+    assert_eq!(agent.key_status(SHARED_KEY), "Inactive");
 }

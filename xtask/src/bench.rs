@@ -141,10 +141,18 @@ fn per_action() -> Result<()> {
         "id": "bench", "kind": "bench", "source": "bench", "severity": "high",
         "observed_at": "2026-11-28T10:00:00Z", "identities": identities,
     });
-    let mut rows = Vec::new();
-    for concurrency in [1u64, 16] {
+    let run_noop = |concurrency: u64, sync: &str| -> Result<(f64, f64)> {
         let ws = Workspace::new();
-        ws.write_config(&[PluginEntry::new("test", "misbehave").limit("concurrency", concurrency)]);
+        let config = ws.write_config(&[
+            PluginEntry::new("test", "misbehave").limit("concurrency", concurrency)
+        ]);
+        let text = std::fs::read_to_string(&config)?;
+        let text = text.replacen(
+            "[store]\npath = \"cordon-data\"\n",
+            &format!("[store]\npath = \"cordon-data\"\nsync = \"{sync}\"\n"),
+            1,
+        );
+        ws.write("cordon.toml", &text);
         ws.write(
             "playbook.toml",
             "name = \"bench\"\nowner = \"nhi\"\n[[step]]\nid = \"noop\"\nplugin = \"test\"\naction = \"noop\"\nfor_each = { kind = \"token\" }\n",
@@ -167,10 +175,15 @@ fn per_action() -> Result<()> {
         let elapsed = report["time_to_contain_ms"]
             .as_f64()
             .context("time to contain")?;
-        let per_action = elapsed / ACTIONS as f64;
-        rows.push((concurrency, per_action, ms(baseline)));
+        Ok((elapsed / ACTIONS as f64, ms(baseline)))
+    };
+    let mut rows = Vec::new();
+    for concurrency in [1u64, 16] {
+        let (full, baseline) = run_noop(concurrency, "full")?;
+        let (range, _) = run_noop(concurrency, "range")?;
+        rows.push((concurrency, full, range, baseline));
     }
-    for (concurrency, per_action, baseline) in rows {
+    for (concurrency, per_action, range, baseline) in rows {
         println!(
             "    concurrency {concurrency:>2}: {ACTIONS} actions, {:7.3} ms per action ({:7.0} actions/s) \
              = {:5.2} x one fsync'd write ({:.3} ms)",
@@ -178,6 +191,12 @@ fn per_action() -> Result<()> {
             1000.0 / per_action,
             per_action / baseline,
             baseline
+        );
+        println!(
+            "                    fdatasync after each flush (sync = \"full\") costs {:5.2} x sled's \
+             sync_file_range alone (sync = \"range\", {:.3} ms per action)",
+            per_action / range,
+            range
         );
     }
     Ok(())

@@ -26,6 +26,16 @@ pub enum ApprovalError {
         /// The action id (or prefix) asked for.
         action: Option<String>,
     },
+    /// The run is a dry run: it changes nothing, so there is nothing to
+    /// approve (a dry run never waits; this is one recorded by an older
+    /// Cordon).
+    #[error(
+        "run {run_id} is a dry run: it changes nothing and needs no approval; approve the real run of the signal"
+    )]
+    DryRun {
+        /// The run.
+        run_id: String,
+    },
     /// The action id prefix matches more than one waiting action.
     #[error("`{prefix}` matches {count} actions of run {run_id}: give more of the id")]
     Ambiguous {
@@ -89,6 +99,11 @@ pub async fn answer(
     request: AnswerRequest<'_>,
 ) -> Result<Vec<ActionRecord>, ApprovalError> {
     let run = request.run;
+    if run.dry_run {
+        return Err(ApprovalError::DryRun {
+            run_id: run.run_id.clone(),
+        });
+    }
     let chosen: Vec<ActionRecord> = waiting(store, &run.run_id)?
         .into_iter()
         .filter(|a| request.action.is_none_or(|id| a.key.starts_with(id)))

@@ -69,7 +69,12 @@ struct RawInventory {
 impl Inventory {
     /// Reads and validates `inventory.toml`.
     pub fn load(path: &Path) -> Result<Inventory, InputErrors> {
-        let raw: RawInventory = diagnostic::from_toml(&SourceFile::read(path)?)?;
+        Inventory::parse(&SourceFile::read(path)?)
+    }
+
+    /// Parses and validates inventory text.
+    pub fn parse(source: &SourceFile) -> Result<Inventory, InputErrors> {
+        let raw: RawInventory = diagnostic::from_toml(source)?;
         Ok(Inventory {
             entries: raw.identities,
         })

@@ -18,6 +18,8 @@ pub struct Config {
     pub path: PathBuf,
     /// The sled store's folder.
     pub store_path: PathBuf,
+    /// How far the store's flushes go before a commit counts as durable.
+    pub store_sync: cordon_store::SyncMode,
     /// Where compiled components are cached.
     pub cache_path: PathBuf,
     /// The containment-authority model, if one is configured.
@@ -57,12 +59,15 @@ struct RawFileRef {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: String,
+    #[serde(default)]
+    sync: cordon_store::SyncMode,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         RawStore {
             path: "cordon-data".into(),
+            sync: cordon_store::SyncMode::default(),
         }
     }
 }
@@ -122,6 +127,7 @@ impl Config {
         errors.into_result(Config {
             path: source.path.clone(),
             store_path: base.join(raw.store.path),
+            store_sync: raw.store.sync,
             cache_path: base.join(raw.cache.path),
             authority_path: raw.authority.map(|a| base.join(a.path)),
             inventory_path: raw.inventory.map(|i| base.join(i.path)),
@@ -194,8 +200,13 @@ fn validate_plugin(
         .as_ref()
         .map(|l| *l.get_ref())
         .unwrap_or_default();
-    let limit_checks: [(&str, bool, &str); 4] = [
+    let limit_checks: [(&str, bool, &str); 5] = [
         ("timeout_ms", limits.timeout_ms > 0, "must be at least 1"),
+        (
+            "request_timeout_ms",
+            limits.request_timeout_ms < limits.timeout_ms,
+            "must be below timeout_ms, so a hung request fails while the call can still answer (0: half of timeout_ms)",
+        ),
         ("cpu_ms", limits.cpu_ms > 0, "must be at least 1"),
         (
             "memory_mb",
@@ -218,8 +229,10 @@ fn validate_plugin(
         }
     }
 
+    let (line, column) = source.line_col(raw.component.span().start);
     (errors.0.len() == before).then(|| PluginConfig {
         name: name.to_string(),
+        location: format!("{}:{line}:{column}", source.path.display()),
         component: base.join(raw.component.get_ref()),
         sha256,
         allowed_hosts,

@@ -81,7 +81,8 @@ impl Context {
 
     /// Opens the store for an already loaded config and models.
     pub fn with(config: Config, models: Models) -> Result<Context, ContextError> {
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
+        let store: Arc<dyn Store> =
+            Arc::new(SledStore::open_with(&config.store_path, config.store_sync)?);
         Ok(Context::over(config, models, store))
     }
 

@@ -133,6 +133,13 @@ pub struct ServerConfig {
     pub oidc: Option<OidcConfig>,
     /// Where word of actions waiting for approval is posted.
     pub notifiers: Vec<crate::notify::NotifierConfig>,
+    /// A file the server appends the audit chain's head to (an anchor per
+    /// line), so that `cordon audit verify --anchors FILE` catches a store
+    /// cut short or replaced; keep it where the store's writers cannot
+    /// rewrite it (another volume, a log shipper, append-only storage).
+    pub audit_anchors: Option<PathBuf>,
+    /// How often the head is appended there, when it moved.
+    pub anchor_every_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -152,6 +159,8 @@ pub(crate) struct RawServer {
     oidc: Option<RawOidc>,
     #[serde(default)]
     notifiers: Vec<crate::notify::RawNotifier>,
+    audit_anchors: Option<Spanned<String>>,
+    anchor_every_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +290,13 @@ impl RawServer {
             30_000,
             (0, 3_600_000),
         );
+        let anchor_every_ms = bounded(
+            &self.anchor_every_ms,
+            "anchor_every_ms",
+            60_000,
+            (100, 86_400_000),
+        );
+        let audit_anchors = self.audit_anchors.as_ref().map(|p| base.join(p.get_ref()));
         let (rate_per_minute, rate_burst) = match &self.rate_limit {
             None => (600, 100),
             Some(rate) => {
@@ -460,6 +476,8 @@ impl RawServer {
             rate_burst,
             playbooks,
             tokens,
+            audit_anchors,
+            anchor_every_ms,
         }
     }
 }

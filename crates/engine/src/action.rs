@@ -2,6 +2,7 @@
 //! each committed (audit event and record together) before the next step.
 
 use crate::RunContext;
+use crate::checkpoint::ActionCheckpoint;
 use crate::gate::backoff;
 use crate::record::{self, entry, outcome, settle};
 use cordon_authority::{DecisionError, DecisionRequest};
@@ -24,12 +25,12 @@ pub(crate) async fn decide_and_run(
         record.decision = Some(decide(ctx, &mut record)?);
     }
     match record.decision.clone() {
-        Some(Decision::Allowed { .. }) => run(ctx, record, retries).await,
+        Some(Decision::Allowed { .. }) => run(ctx, record, retries, None).await,
         Some(Decision::Denied { reason }) => {
             settle(ctx, record, ActionStatus::Denied, reason).await
         }
         Some(Decision::NeedsApproval { approvers, reason }) => match record.approval.clone() {
-            Some(approval) if approval.approved => run(ctx, record, retries).await,
+            Some(approval) if approval.approved => run(ctx, record, retries, None).await,
             Some(approval) => {
                 let why = approval
                     .reason
@@ -37,6 +38,15 @@ pub(crate) async fn decide_and_run(
                     .unwrap_or_default();
                 let detail = format!("rejected by {}{why} ({reason})", approval.principal);
                 settle(ctx, record, ActionStatus::Denied, detail).await
+            }
+            // A dry run shows what the real run would do, and never waits:
+            // the action is planned, saying who a real run would wait for.
+            None if ctx.run.dry_run => {
+                let waits = format!(
+                    "a real run waits for approval by a member of team {} ({reason})",
+                    approvers.join(" or ")
+                );
+                run(ctx, record, retries, Some(waits)).await
             }
             None => {
                 if record.status != ActionStatus::AwaitingApproval {
@@ -107,11 +117,13 @@ const MAX_RATE_LIMITED_WAITS: u32 = 20;
 
 /// Calls the plugin until the action succeeds, fails for good, or runs out of
 /// retries. Every attempt's intent is durable before the plugin is called; the
-/// outcome is durable before this returns.
+/// outcome is durable before this returns. `note`, if any, is added to the
+/// outcome's detail.
 async fn run(
     ctx: &RunContext,
     mut record: ActionRecord,
     retries: u32,
+    note: Option<String>,
 ) -> Result<ActionRecord, StoreError> {
     let mut transient_failures = 0;
     let mut rate_limited_waits = 0;
@@ -147,7 +159,18 @@ async fn run(
             idempotency_key: record.key.clone(),
             dry_run: ctx.run.dry_run,
         };
-        let report = slot.execute(request).await;
+        let checkpoint = (!ctx.run.dry_run).then(|| ActionCheckpoint::new(ctx, &record));
+        let report = slot
+            .execute(
+                request,
+                checkpoint
+                    .clone()
+                    .map(|c| c as std::sync::Arc<dyn cordon_plugin_host::Checkpoint>),
+            )
+            .await;
+        if let Some(checkpoint) = &checkpoint {
+            checkpoint.merge_into(&mut record);
+        }
         record.requests.extend(report.requests);
         match report.result {
             Ok(outcome) => {
@@ -174,7 +197,12 @@ async fn run(
                         .insert("applied_by_attempt".to_string(), attempt.to_string());
                 }
                 record.evidence.extend(outcome.evidence);
-                record.restore = outcome.restore;
+                // An attempt that finds its change already made may not be
+                // able to say how to undo it: keep what an earlier,
+                // interrupted attempt checkpointed.
+                if !outcome.restore.is_empty() || record.status != ActionStatus::Applied {
+                    record.restore = outcome.restore;
+                }
                 break;
             }
             Err(CallError::Provider(ProviderError::RateLimited {
@@ -213,6 +241,9 @@ async fn run(
                 break;
             }
         }
+    }
+    if let Some(note) = note {
+        record.detail = format!("{}; {note}", record.detail);
     }
     record.finished_at = Some(now_ms());
     record::commit(ctx, &record, Some(outcome(&record, true))).await?;

@@ -14,7 +14,9 @@ use cordon_authority::Inventory;
 use cordon_input::Catalogue;
 use cordon_plugin_host::CallError;
 use cordon_store::{Batch, StoreError, StoreExt};
-use cordon_types::{ActionRecord, FactsRecord, Identity, IdentityFacts, ProviderError};
+use cordon_types::{
+    ActionRecord, FactsRecord, Identity, IdentityFacts, ProviderError, RequestRecord,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -41,8 +43,9 @@ pub(crate) async fn gather(
         let inventory = inventory.clone();
         let identity = identity.clone();
         tasks.spawn(async move {
+            let mut requests = Vec::new();
             let (mut plugin_facts, error) = match &plugin {
-                Some(name) => match inspect(&ctx, name, &identity).await {
+                Some(name) => match inspect(&ctx, name, &identity, &mut requests).await {
                     Ok(facts) => (Some(facts), None),
                     Err(err) => (None, Some(err.to_string())),
                 },
@@ -75,6 +78,7 @@ pub(crate) async fn gather(
                 facts,
                 sources,
                 error,
+                requests,
             })
         });
     }
@@ -149,16 +153,20 @@ fn facts_from_evidence(
 const MAX_RATE_LIMITED_WAITS: u32 = 5;
 
 /// Inspects under the plugin's rate gate, like actions: a provider that
-/// asked us to wait hears nothing from us until then.
+/// asked us to wait hears nothing from us until then. Every request made is
+/// added to `requests`.
 async fn inspect(
     ctx: &RunContext,
     plugin: &str,
     identity: &Identity,
+    requests: &mut Vec<RequestRecord>,
 ) -> Result<IdentityFacts, CallError> {
     let mut waits = 0;
     loop {
         let slot = ctx.gates.slot(ctx.plugins.as_ref(), plugin).await;
-        match slot.inspect(identity.clone()).await.result {
+        let report = slot.inspect(identity.clone()).await;
+        requests.extend(report.requests);
+        match report.result {
             Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, .. }))
                 if waits < MAX_RATE_LIMITED_WAITS =>
             {

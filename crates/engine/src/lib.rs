@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod action;
+mod checkpoint;
 mod facts;
 pub mod gate;
 mod node;

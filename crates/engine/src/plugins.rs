@@ -4,10 +4,11 @@
 //! implement them with fakes.
 
 use cordon_input::Catalogue;
-use cordon_plugin_host::{CallReport, PluginHost};
+use cordon_plugin_host::{CallReport, Checkpoint, PluginHost};
 use cordon_types::{ActionOutcome, ActionRequest, Identity, IdentityFacts};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -22,9 +23,13 @@ pub trait Plugins: Catalogue + Send + Sync {
 
 /// One reserved place under a plugin's concurrency limit; a call uses it up.
 pub trait PluginSlot<'a>: Send {
-    /// Runs an action.
-    fn execute(self: Box<Self>, request: ActionRequest)
-    -> BoxFuture<'a, CallReport<ActionOutcome>>;
+    /// Runs an action; what the plugin checkpoints before a write goes to
+    /// `checkpoint` (none in a dry run).
+    fn execute(
+        self: Box<Self>,
+        request: ActionRequest,
+        checkpoint: Option<Arc<dyn Checkpoint>>,
+    ) -> BoxFuture<'a, CallReport<ActionOutcome>>;
 
     /// Asks what the plugin knows about an identity.
     fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>>;
@@ -44,8 +49,9 @@ impl<'a> PluginSlot<'a> for cordon_plugin_host::Slot<'a> {
     fn execute(
         self: Box<Self>,
         request: ActionRequest,
+        checkpoint: Option<Arc<dyn Checkpoint>>,
     ) -> BoxFuture<'a, CallReport<ActionOutcome>> {
-        Box::pin(async move { (*self).execute(&request).await })
+        Box::pin(async move { (*self).execute_with(&request, checkpoint).await })
     }
 
     fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>> {

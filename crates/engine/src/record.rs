@@ -69,6 +69,7 @@ pub(crate) fn outcome(record: &ActionRecord, full: bool) -> AuditEvent {
         detail: record.detail.clone(),
         attempts: record.attempts,
         evidence: full.then(|| record.evidence.clone()),
+        restore: full.then(|| record.restore.clone()),
         requests: full.then(|| {
             record
                 .requests

@@ -156,6 +156,7 @@ impl Harness {
             secrets,
             config: self.config,
             limits: self.limits,
+            location: String::new(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -69,6 +69,9 @@ impl HttpGuard {
     }
 }
 
+/// The error of a request that had no answer when its call ended.
+pub(crate) const UNANSWERED: &str = "no answer before the call ended";
+
 impl WasiHttpHooks for HttpGuard {
     fn send_request(
         &mut self,
@@ -110,8 +113,10 @@ impl WasiHttpHooks for HttpGuard {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
 
-        // The guest may ask for long timeouts; none may outlast the call itself.
-        let cap = Duration::from_millis(self.grant.limits.timeout_ms);
+        // The guest may ask for long timeouts; none may outlast the
+        // request timeout, so a hung request fails (a transient error the
+        // plugin and the engine retry) while the call can still answer.
+        let cap = self.grant.limits.request_timeout();
         let options = options.unwrap_or_default();
         let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
         let options = RequestOptions {
@@ -120,7 +125,16 @@ impl WasiHttpHooks for HttpGuard {
             between_bytes_timeout: clamp(options.between_bytes_timeout),
         };
 
+        // Recorded now, so a request the call's end cuts off is still in the
+        // record; its answer, when one comes, completes the entry.
         let log = self.log.clone();
+        let index = {
+            let mut log = log.lock().expect("call log");
+            let mut pending = record.clone();
+            pending.error = Some(UNANSWERED.to_string());
+            log.requests.push(pending);
+            log.requests.len() - 1
+        };
         let (in_call, in_plugin) = (self.in_call.clone(), self.grant.outbound.clone());
         Box::new(async move {
             use http_body_util::BodyExt;
@@ -138,7 +152,9 @@ impl WasiHttpHooks for HttpGuard {
                 Ok((response, _)) => record.status = Some(response.status().as_u16()),
                 Err(err) => record.error = Some(err.to_string()),
             }
-            log.lock().expect("call log").requests.push(record);
+            if let Some(entry) = log.lock().expect("call log").requests.get_mut(index) {
+                *entry = record;
+            }
             let (response, io) = result?;
             let io = async move {
                 let done = io.await;

@@ -11,12 +11,16 @@
 mod bindings;
 pub mod cache;
 pub mod caps;
+pub mod checkpoint;
 mod http_guard;
+mod pool;
+mod returned;
 mod sandbox;
 pub mod secrets;
 pub mod settings;
 
 pub use cache::CacheUse;
+pub use checkpoint::{Checkpoint, Kept};
 pub use cordon_types::RequestRecord;
 pub use sandbox::Violation;
 pub use settings::{Limits, Origin, PluginConfig, SecretRef, SecretSource};
@@ -26,6 +30,8 @@ use cordon_input::{Catalogue, InputErrors};
 use cordon_types::{
     ActionOutcome, ActionRequest, Identity, IdentityFacts, PluginInfo, ProviderError,
 };
+use pool::new_engine;
+use returned::{Returned, redact_error, redact_returned};
 use sandbox::{CallLog, Grant, Sandbox};
 use secrets::Secrets;
 use std::collections::BTreeMap;
@@ -35,9 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{
-    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 /// How often the epoch advances; the granularity of CPU accounting.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -49,10 +53,12 @@ pub enum LoadError {
     #[error(transparent)]
     Config(#[from] InputErrors),
     /// The component file could not be read.
-    #[error("plugin `{plugin}`: cannot read component {path}: {message}")]
+    #[error("{}plugin `{plugin}`: cannot read component {path}: {message}", at(.location))]
     Unreadable {
         /// The plugin's name.
         plugin: String,
+        /// Where the plugin is configured (`file:line:col`), or empty.
+        location: String,
         /// The component file.
         path: String,
         /// The I/O error.
@@ -60,11 +66,14 @@ pub enum LoadError {
     },
     /// The component file's sha256 differs from the one the config pins.
     #[error(
-        "plugin `{plugin}`: refusing to load {path}: its sha256 is {actual}, but the config pins {expected}"
+        "{}plugin `{plugin}`: refusing to load {path}: its sha256 is {actual}, but the config pins {expected}",
+        at(.location)
     )]
     DigestMismatch {
         /// The plugin's name.
         plugin: String,
+        /// Where the plugin is configured (`file:line:col`), or empty.
+        location: String,
         /// The component file.
         path: String,
         /// The sha256 pinned in the config.
@@ -74,16 +83,27 @@ pub enum LoadError {
     },
     /// The component could not be compiled, linked or described, or needs
     /// secrets the config does not grant.
-    #[error("plugin `{plugin}`: {message}")]
+    #[error("{}plugin `{plugin}`: {message}", at(.location))]
     Invalid {
         /// The plugin's name.
         plugin: String,
+        /// Where the plugin is configured (`file:line:col`), or empty.
+        location: String,
         /// What is wrong with it.
         message: String,
     },
     /// The wasmtime engine or linker could not be set up.
     #[error("cannot start the plugin engine: {0}")]
     Engine(String),
+}
+
+/// `location: ` when there is one.
+fn at(location: &str) -> String {
+    if location.is_empty() {
+        String::new()
+    } else {
+        format!("{location}: ")
+    }
 }
 
 /// Why a call did not return an outcome.
@@ -179,7 +199,7 @@ impl PluginHost {
                 info: placeholder_info(),
                 calls: Semaphore::new(plugin.limits.concurrency as usize),
             };
-            loaded.info = host.describe(&loaded).await?;
+            loaded.info = host.describe(&loaded, &plugin.location).await?;
             let declared = loaded.info.secrets.iter().map(|s| s.name.clone()).collect();
             let _ = loaded.grant.declared_secrets.set(declared);
             check_settings(plugin, &loaded.info)?;
@@ -199,6 +219,7 @@ impl PluginHost {
         let path = plugin.component.display().to_string();
         let bytes = std::fs::read(&plugin.component).map_err(|err| LoadError::Unreadable {
             plugin: plugin.name.clone(),
+            location: plugin.location.clone(),
             path: path.clone(),
             message: err.to_string(),
         })?;
@@ -206,6 +227,7 @@ impl PluginHost {
         if actual != plugin.sha256 {
             return Err(LoadError::DigestMismatch {
                 plugin: plugin.name.clone(),
+                location: plugin.location.clone(),
                 path,
                 expected: plugin.sha256.clone(),
                 actual,
@@ -213,6 +235,7 @@ impl PluginHost {
         }
         let invalid = |message: String| LoadError::Invalid {
             plugin: plugin.name.clone(),
+            location: plugin.location.clone(),
             message,
         };
         let (component, cache_use) =
@@ -240,13 +263,18 @@ impl PluginHost {
         Ok((pre, cache_use))
     }
 
-    async fn describe(&self, plugin: &LoadedPlugin) -> Result<PluginInfo, LoadError> {
+    async fn describe(
+        &self,
+        plugin: &LoadedPlugin,
+        location: &str,
+    ) -> Result<PluginInfo, LoadError> {
         let report = self.invoke(plugin, Call::Describe).await;
         match report.result {
             Ok(Returned::Info(info)) => Ok(info),
             Ok(_) => unreachable!("describe returns plugin info"),
             Err(err) => Err(LoadError::Invalid {
                 plugin: plugin.grant.plugin.clone(),
+                location: location.to_string(),
                 message: format!("describe() failed: {err}"),
             }),
         }
@@ -289,7 +317,14 @@ impl PluginHost {
         let grant = &plugin.grant;
         let limits = grant.limits;
         let log = Arc::new(Mutex::new(CallLog::default()));
-        let mut store = Store::new(&self.engine, Sandbox::new(grant.clone(), log.clone()));
+        let checkpoint = match &call {
+            Call::Execute(_, checkpoint) => checkpoint.clone(),
+            _ => None,
+        };
+        let mut store = Store::new(
+            &self.engine,
+            Sandbox::new(grant.clone(), log.clone(), checkpoint),
+        );
         store.limiter(|sandbox| &mut sandbox.memory);
         let cpu_ticks_allowed = limits.cpu_ms.div_ceil(EPOCH_TICK.as_millis() as u64);
         store.set_epoch_deadline(1);
@@ -392,9 +427,22 @@ impl Slot<'_> {
         })
     }
 
-    /// Runs an action in this slot.
+    /// Runs an action in this slot; its checkpoints are accepted and dropped.
     pub async fn execute(self, request: &ActionRequest) -> CallReport<ActionOutcome> {
-        let report = self.host.invoke(self.plugin, Call::Execute(request)).await;
+        self.execute_with(request, None).await
+    }
+
+    /// Runs an action in this slot, keeping its checkpoints in `checkpoint`
+    /// (see [`Checkpoint`]).
+    pub async fn execute_with(
+        self,
+        request: &ActionRequest,
+        checkpoint: Option<Arc<dyn Checkpoint>>,
+    ) -> CallReport<ActionOutcome> {
+        let report = self
+            .host
+            .invoke(self.plugin, Call::Execute(request, checkpoint))
+            .await;
         map_report(report, |r| match r {
             Returned::Outcome(o) => o,
             _ => unreachable!("execute returns an outcome"),
@@ -414,14 +462,8 @@ impl Catalogue for PluginHost {
 
 enum Call<'a> {
     Describe,
-    Execute(&'a ActionRequest),
+    Execute(&'a ActionRequest, Option<Arc<dyn Checkpoint>>),
     Inspect(&'a Identity),
-}
-
-pub(crate) enum Returned {
-    Info(PluginInfo),
-    Outcome(ActionOutcome),
-    Facts(IdentityFacts),
 }
 
 async fn run_call(
@@ -435,7 +477,7 @@ async fn run_call(
         Call::Describe => Ok(Returned::Info(
             provider.call_describe(&mut *store).await?.into(),
         )),
-        Call::Execute(request) => provider
+        Call::Execute(request, _) => provider
             .call_execute(&mut *store, &request.into())
             .await?
             .map(|o| Returned::Outcome(o.into()))
@@ -473,49 +515,6 @@ fn trap_message(trap: &wasmtime::Error, stderr: Option<String>) -> String {
     }
 }
 
-fn redact_error(scrub: &impl Fn(&str) -> String, error: ProviderError) -> ProviderError {
-    let r = |m: String| scrub(&m);
-    match error {
-        ProviderError::NotFound(m) => ProviderError::NotFound(r(m)),
-        ProviderError::Unauthorized(m) => ProviderError::Unauthorized(r(m)),
-        ProviderError::RateLimited {
-            retry_after_ms,
-            detail,
-        } => ProviderError::RateLimited {
-            retry_after_ms,
-            detail: r(detail),
-        },
-        ProviderError::Transient(m) => ProviderError::Transient(r(m)),
-        ProviderError::Invalid(m) => ProviderError::Invalid(r(m)),
-        ProviderError::Unsupported(m) => ProviderError::Unsupported(r(m)),
-    }
-}
-
-fn redact_returned(scrub: &impl Fn(&str) -> String, returned: Returned) -> Returned {
-    let map = |map: std::collections::BTreeMap<String, String>| {
-        map.into_iter()
-            .map(|(k, v)| (scrub(&k), scrub(&v)))
-            .collect()
-    };
-    let text = |t: Option<String>| t.map(|t| scrub(&t));
-    match returned {
-        Returned::Outcome(mut o) => {
-            o.detail = scrub(&o.detail);
-            o.evidence = map(o.evidence);
-            o.restore = map(o.restore);
-            Returned::Outcome(o)
-        }
-        Returned::Facts(mut f) => {
-            f.attributes = map(f.attributes);
-            f.owner = text(f.owner);
-            f.workload = text(f.workload);
-            f.issuer = text(f.issuer);
-            Returned::Facts(f)
-        }
-        info => info,
-    }
-}
-
 /// Required secrets and config keys the plugin declares must be configured.
 fn check_settings(plugin: &PluginConfig, info: &PluginInfo) -> Result<(), LoadError> {
     let mut missing = Vec::new();
@@ -534,6 +533,7 @@ fn check_settings(plugin: &PluginConfig, info: &PluginInfo) -> Result<(), LoadEr
     } else {
         Err(LoadError::Invalid {
             plugin: plugin.name.clone(),
+            location: plugin.location.clone(),
             message: format!("the config does not grant {}", missing.join(", ")),
         })
     }
@@ -547,41 +547,6 @@ fn placeholder_info() -> PluginInfo {
         secrets: Vec::new(),
         config: Vec::new(),
     }
-}
-
-/// One engine for all plugins, with a pool sized for their concurrency.
-fn new_engine(plugins: &[&PluginConfig]) -> Result<Engine, LoadError> {
-    let calls: u32 = plugins.iter().map(|p| p.limits.concurrency).sum::<u32>() + 16;
-    let max_memory = plugins
-        .iter()
-        .map(|p| p.limits.memory_mb)
-        .max()
-        .unwrap_or(64)
-        .max(64);
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(calls)
-        .total_stacks(calls)
-        .total_core_instances(calls * 16)
-        .total_memories(calls * 4)
-        .total_tables(calls * 8)
-        .max_core_instances_per_component(16)
-        .max_memories_per_component(4)
-        .max_tables_per_component(8)
-        // One MiB over the cap, so the limiter (not the pool) refuses growth
-        // and reports it as the plugin's memory limit.
-        .max_memory_size(((max_memory + 1) << 20) as usize)
-        // A fresh instance per call: reset the first pages of a slot with
-        // memset instead of madvise, sparing page faults and TLB shootdowns
-        // on every call; batch what is still decommitted.
-        .linear_memory_keep_resident(2 << 20)
-        .table_keep_resident(64 << 10)
-        .decommit_batch_size(16);
-    let mut config = wasmtime::Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

@@ -9,6 +9,7 @@ use super::bindings::cordon::provider::{host, types};
 use super::http_guard::HttpGuard;
 use super::secrets::Secrets;
 use crate::caps::LogBudget;
+use crate::checkpoint::{self, Checkpoint, Kept};
 use crate::settings::{Limits, Origin};
 use cordon_types::RequestRecord;
 use serde::{Deserialize, Serialize};
@@ -166,6 +167,9 @@ pub struct Sandbox {
     pub(super) memory: MemoryCap,
     grant: Arc<Grant>,
     log: Arc<Mutex<CallLog>>,
+    /// Where `checkpoint` keeps data: set for a real run's `execute`.
+    checkpoint: Option<Arc<dyn Checkpoint>>,
+    checkpoints: u32,
     /// Epoch ticks observed while guest code was running.
     pub(super) cpu_ticks: u64,
     pub(super) cpu_exceeded: bool,
@@ -179,7 +183,11 @@ const STDERR_CAPTURE_BYTES: usize = 8 * 1024;
 
 impl Sandbox {
     /// A fresh sandbox for one call: no filesystem, environment, sockets or stdio.
-    pub fn new(grant: Arc<Grant>, log: Arc<Mutex<CallLog>>) -> Sandbox {
+    pub fn new(
+        grant: Arc<Grant>,
+        log: Arc<Mutex<CallLog>>,
+        checkpoint: Option<Arc<dyn Checkpoint>>,
+    ) -> Sandbox {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -199,6 +207,8 @@ impl Sandbox {
             },
             grant,
             log,
+            checkpoint,
+            checkpoints: 0,
             cpu_ticks: 0,
             cpu_exceeded: false,
             stderr,
@@ -273,6 +283,39 @@ impl host::Host for Sandbox {
             .expect("call log")
             .derived
             .add_derived(value);
+    }
+
+    async fn checkpoint(
+        &mut self,
+        evidence: Vec<(String, String)>,
+        restore: Vec<(String, String)>,
+    ) -> Result<(), String> {
+        let kept = {
+            let log = self.log.lock().expect("call log");
+            let scrub = |pairs: Vec<(String, String)>| {
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            log.scrub(&self.grant.secrets, &k),
+                            log.scrub(&self.grant.secrets, &v),
+                        )
+                    })
+                    .collect()
+            };
+            Kept {
+                evidence: scrub(evidence),
+                restore: scrub(restore),
+            }
+        };
+        if let Some(why) = checkpoint::refusal(&kept, self.checkpoints) {
+            return Err(why);
+        }
+        let Some(sink) = self.checkpoint.clone() else {
+            return Ok(());
+        };
+        self.checkpoints += 1;
+        sink.keep(kept).await
     }
 
     async fn log(&mut self, level: host::LogLevel, message: String) {

@@ -107,8 +107,8 @@ fn read(reference: &SecretRef) -> Result<Zeroizing<String>, String> {
         SecretSource::Env(var) => {
             std::env::var(var).map_err(|_| format!("{} is not set", reference.source))?
         }
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map_err(|err| format!("cannot read {}: {}", reference.source, err.kind()))?
+        SecretSource::File(path) => read_file(path)
+            .map_err(|why| format!("cannot read {}: {why}", reference.source))?
             .trim_end_matches(['\r', '\n'])
             .to_string(),
     };
@@ -116,6 +116,33 @@ fn read(reference: &SecretRef) -> Result<Zeroizing<String>, String> {
         return Err(format!("{} is empty", reference.source));
     }
     Ok(Zeroizing::new(value))
+}
+
+/// The most a secret file may hold.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret file, refusing anything but a regular file of at most
+/// [`MAX_SECRET_BYTES`]: a FIFO or device would block or never end.
+fn read_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let kind = |err: std::io::Error| err.kind().to_string();
+    let metadata = std::fs::metadata(path).map_err(kind)?;
+    if !metadata.is_file() {
+        return Err("it is not a regular file (a FIFO, device or folder is never read)".into());
+    }
+    if metadata.len() > MAX_SECRET_BYTES {
+        return Err(format!("it holds more than {MAX_SECRET_BYTES} bytes"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(kind)?
+        .take(MAX_SECRET_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(kind)?;
+    if text.len() as u64 > MAX_SECRET_BYTES {
+        return Err(format!("it holds more than {MAX_SECRET_BYTES} bytes"));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ pub struct PluginConfig {
     pub config: BTreeMap<String, String>,
     /// Resource limits of each call.
     pub limits: Limits,
+    /// Where the plugin is configured (`file:line:col` of its `component`
+    /// field), for load errors; empty when it was not read from a file.
+    pub location: String,
 }
 
 /// Per-plugin resource limits.
@@ -32,6 +35,11 @@ pub struct PluginConfig {
 pub struct Limits {
     /// Wall-clock limit of one call, in milliseconds.
     pub timeout_ms: u64,
+    /// Wall-clock limit of one outbound request (to connect, to the first
+    /// byte, between bytes), in milliseconds; 0 means half of `timeout_ms`.
+    /// A request that hangs past it fails as a transient error the plugin
+    /// and the engine retry, while the call still has time to answer.
+    pub request_timeout_ms: u64,
     /// CPU time one call may spend running guest code, in milliseconds.
     pub cpu_ms: u64,
     /// Linear memory cap per instance, in MiB.
@@ -40,10 +48,23 @@ pub struct Limits {
     pub concurrency: u32,
 }
 
+impl Limits {
+    /// The per-request timeout in force: `request_timeout_ms`, or half the
+    /// call's timeout when it is 0, and never past the call's timeout.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        let ms = match self.request_timeout_ms {
+            0 => (self.timeout_ms / 2).max(1),
+            ms => ms.min(self.timeout_ms),
+        };
+        std::time::Duration::from_millis(ms)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             timeout_ms: 10_000,
+            request_timeout_ms: 0,
             cpu_ms: 2_000,
             memory_mb: 64,
             concurrency: 16,

@@ -453,6 +453,21 @@ fn summarize(record: &AuditRecord) -> String {
             action.action,
             action.target.label()
         ),
+        AuditEvent::ActionCheckpoint {
+            action,
+            attempt,
+            evidence,
+            restore,
+        } => {
+            let mut kept: Vec<&str> = evidence.keys().map(String::as_str).collect();
+            kept.extend(restore.iter().map(String::as_str));
+            format!(
+                "attempt {attempt} of {} on {} kept {} before its write",
+                action.action,
+                action.target.label(),
+                kept.join(", ")
+            )
+        }
         AuditEvent::ActionOutcome {
             action,
             status,

@@ -5,7 +5,7 @@
 #![warn(missing_docs)]
 
 pub use cordon_types::rfc3339;
-use cordon_types::{ActionRecord, ActionStatus, RunRecord};
+use cordon_types::{ActionRecord, ActionStatus, FactsRecord, RunRecord};
 use cordon_types::{Decision, Identity, RequestRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -13,10 +13,12 @@ use std::fmt::Write as _;
 
 mod incident;
 mod render;
+mod terminal;
 mod views;
 
 pub use incident::{IncidentReport, plugins_of_incident, restore_table};
 pub use render::{html, markdown};
+pub use terminal::terminal_safe;
 pub use views::{GrantView, PendingApproval};
 
 /// A run and its actions, as `cordon run --json` and `cordon runs show --json` print it.
@@ -46,6 +48,22 @@ pub struct RunReport {
     pub summary: BTreeMap<String, usize>,
     /// The run's actions, in creation order.
     pub actions: Vec<ActionReport>,
+    /// The identities the plugins were asked about after containment, with
+    /// the requests that made; omitted when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inspections: Vec<InspectionReport>,
+}
+
+/// One `inspect` of an identity in a [`RunReport`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InspectionReport {
+    /// The identity asked about.
+    pub target: Identity,
+    /// Why the plugin could not say, if it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The requests made.
+    pub requests: Vec<RequestRecord>,
 }
 
 /// One action in a [`RunReport`].
@@ -138,7 +156,22 @@ impl RunReport {
                     finished_at: a.finished_at.map(rfc3339),
                 })
                 .collect(),
+            inspections: Vec::new(),
         }
+    }
+
+    /// Adds the run's inspections (those that made requests or failed).
+    pub fn with_facts(mut self, facts: &[FactsRecord]) -> RunReport {
+        self.inspections = facts
+            .iter()
+            .filter(|f| !f.requests.is_empty() || f.error.is_some())
+            .map(|f| InspectionReport {
+                target: f.target.clone(),
+                error: f.error.clone(),
+                requests: f.requests.clone(),
+            })
+            .collect();
+        self
     }
 
     /// A readable summary for a terminal.

@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod anchors;
 pub mod api;
 pub mod auth;
 pub mod console;
@@ -88,7 +89,8 @@ impl Service {
         let playbooks = load_playbooks(&config, plugins.as_ref())?;
         let notifiers = notify::Notifier::open_all(&config.server.notifiers)?;
         let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
-        let sled: Arc<dyn Store> = Arc::new(SledStore::open(&config.store_path)?);
+        let sled: Arc<dyn Store> =
+            Arc::new(SledStore::open_with(&config.store_path, config.store_sync)?);
         let watch = events::CommitWatch::new(sled)?;
         let store: Arc<dyn Store> = watch.clone();
         let auth = Authenticator::new(&config.server.tokens, config.server.oidc.clone());
@@ -160,6 +162,10 @@ impl Service {
         // Notifications follow the durable log in a task of their own: a
         // slow or failing notifier never holds containment up.
         tokio::spawn(notify::run(state.clone(), self.notifiers));
+        if let Some(path) = state.config.server.audit_anchors.clone() {
+            let every = std::time::Duration::from_millis(state.config.server.anchor_every_ms);
+            tokio::spawn(anchors::run(state.clone(), path, every));
+        }
         let unfinished: Vec<String> = state
             .store
             .runs()?

@@ -34,11 +34,14 @@ pub struct OpenRuns {
 pub type Slot = Arc<tokio::sync::Mutex<Option<String>>>;
 
 impl OpenRuns {
-    /// Indexes the unfinished containment runs of `store`.
+    /// Indexes the unfinished real containment runs of `store`.
     pub fn of(store: &dyn Store) -> Result<OpenRuns, cordon_store::StoreError> {
         let open = OpenRuns::default();
         for run in store.runs()? {
-            if !run.status.is_finished() && run.kind == cordon_types::RunKind::Containment {
+            if !run.status.is_finished()
+                && !run.dry_run
+                && run.kind == cordon_types::RunKind::Containment
+            {
                 open.slot(&run.playbook, &run.signal_id)
                     .try_lock()
                     .expect("nobody else holds it yet")

@@ -90,6 +90,66 @@ pub struct Head {
     pub hash: String,
 }
 
+/// The chain's head at some moment, kept outside the store (exported by
+/// `cordon audit head`, appended to a file by `cordon serve`): a later store
+/// that lacks this record, or holds another one in its place, was cut or
+/// rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// The head record's seq.
+    pub seq: u64,
+    /// The head record's hash.
+    pub hash: String,
+    /// When it was taken (RFC 3339), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl Anchor {
+    /// Parses `SEQ:HASH`.
+    pub fn parse(text: &str) -> Result<Anchor, String> {
+        let (seq, hash) = text
+            .split_once(':')
+            .ok_or_else(|| format!("`{text}` is not an anchor like SEQ:HASH"))?;
+        let seq = seq
+            .parse()
+            .map_err(|_| format!("`{seq}` is not a record number"))?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{hash}` is not a sha256 hash (64 hex digits)"));
+        }
+        Ok(Anchor {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+            at: None,
+        })
+    }
+
+    /// Whether `records` (a verified chain, in order) still hold this
+    /// anchor's record; why not, if not.
+    pub fn check(&self, records: &[AuditRecord]) -> Result<(), String> {
+        let last = records.last().map_or(0, |r| r.seq);
+        match records.iter().find(|r| r.seq == self.seq) {
+            None => Err(format!(
+                "the audit log ends at record {last}, but an anchor taken{} saw record {}:                  records were deleted (or the store was replaced)",
+                self.at
+                    .as_ref()
+                    .map(|at| format!(" at {at}"))
+                    .unwrap_or_default(),
+                self.seq
+            )),
+            Some(record) if record.hash != self.hash => Err(format!(
+                "record {} is not the one anchored{}: the log was rewritten from there",
+                self.seq,
+                self.at
+                    .as_ref()
+                    .map(|at| format!(" at {at}"))
+                    .unwrap_or_default()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {

@@ -156,6 +156,7 @@ pub async fn grants_incidents_and_facts_round_trip(store: &dyn Store) {
         },
         sources: vec!["plugin".into()],
         error: None,
+        requests: Vec::new(),
     };
     let batch = Batch::new()
         .grant(&grant("g2", 2))

@@ -16,6 +16,8 @@
 pub mod audit;
 mod batch;
 pub mod conformance;
+pub mod crosscheck;
+mod disk_sync;
 mod error;
 pub mod failing;
 mod journal;
@@ -23,8 +25,9 @@ mod ledger;
 mod memory;
 mod sled_backend;
 
-pub use audit::{AuditRecord, Verification};
+pub use audit::{Anchor, AuditRecord, Verification};
 pub use batch::{Batch, Charge, LedgerCounts, LedgerKey};
+pub use disk_sync::SyncMode;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use sled_backend::SledStore;

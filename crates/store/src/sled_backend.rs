@@ -7,12 +7,17 @@
 
 use crate::audit::{self, AuditRecord, GENESIS, Head};
 use crate::batch::{Batch, LedgerCounts, LedgerKey};
+use crate::disk_sync::{DiskSync, SyncMode};
 use crate::journal::{TreeId, Writes};
 use crate::{Store, StoreError, StoreFuture, ledger};
 use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord, now_ms};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+fn sync_failed(err: std::io::Error) -> StoreError {
+    StoreError::Io(format!("cannot sync the store's files to disk: {err}"))
+}
 
 /// Where the audit head (last seq and hash) is kept, in the `meta` tree.
 const HEAD_KEY: &[u8] = b"audit.head";
@@ -27,6 +32,7 @@ pub struct SledStore {
     written: AtomicU64,
     flushed: AtomicU64,
     flush_lock: tokio::sync::Mutex<()>,
+    pub(crate) disk: std::sync::Arc<DiskSync>,
     failpoint: Option<u64>,
 }
 
@@ -94,8 +100,14 @@ impl Trees {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store; fails at once if another process holds it.
+    /// Opens (or creates) the store, syncing with [`SyncMode::Full`]; fails
+    /// at once if another process holds it.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with(path, SyncMode::Full)
+    }
+
+    /// Opens (or creates) the store, making flushes durable as `sync` says.
+    pub fn open_with(path: &Path, sync: SyncMode) -> Result<SledStore, StoreError> {
         let db = sled::Config::new()
             .path(path)
             // Durability comes from explicit flushes; no background flusher needed.
@@ -121,8 +133,13 @@ impl SledStore {
             ledger: db.open_tree("ledger")?,
             journal: db.open_tree("journal")?,
         };
+        let disk = DiskSync::open(path, sync).map_err(|err| StoreError::Open {
+            path: path.to_path_buf(),
+            message: format!("cannot open its files to sync them: {err}"),
+        })?;
         if trees.recover()? > 0 {
             db.flush()?;
+            disk.after_flush().map_err(sync_failed)?;
         }
         let (seq, hash) = match trees.audit.last()? {
             Some((key, value)) => {
@@ -146,6 +163,7 @@ impl SledStore {
             written: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
             flush_lock: tokio::sync::Mutex::new(()),
+            disk: std::sync::Arc::new(disk),
             failpoint: failpoint(),
         })
     }
@@ -158,7 +176,18 @@ impl SledStore {
     /// Flushes synchronously (for code outside the async runtime).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.db.flush()?;
-        Ok(())
+        self.disk.after_flush().map_err(sync_failed)
+    }
+
+    /// How this store makes flushes durable.
+    pub fn sync_mode(&self) -> SyncMode {
+        self.disk.mode()
+    }
+
+    /// How many `fdatasync` rounds flushes have made since the store was
+    /// opened (group commit shares one among concurrent commits).
+    pub fn disk_syncs(&self) -> u64 {
+        self.disk.syncs()
     }
 
     /// Commits one write: its journal entry, its writes, the entry's removal
@@ -397,9 +426,13 @@ impl Store for SledStore {
             }
             let upto = self.written.load(Ordering::SeqCst);
             let db = self.db.clone();
-            tokio::task::spawn_blocking(move || db.flush())
-                .await
-                .map_err(|err| StoreError::Io(format!("the flush task failed: {err}")))??;
+            let disk = self.disk.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+                db.flush()?;
+                disk.after_flush().map_err(sync_failed)
+            })
+            .await
+            .map_err(|err| StoreError::Io(format!("the flush task failed: {err}")))??;
             self.flushed.fetch_max(upto, Ordering::SeqCst);
             Ok(())
         })

@@ -191,6 +191,21 @@ pub enum AuditEvent {
         /// The action's parameters.
         params: BTreeMap<String, String>,
     },
+    /// During an attempt, before a write, the plugin kept evidence (and
+    /// restore data) the provider could not give after it.
+    #[serde(rename = "action.checkpoint")]
+    ActionCheckpoint {
+        /// The action.
+        #[serde(flatten)]
+        action: ActionRef,
+        /// 1-based attempt number.
+        attempt: u32,
+        /// The evidence kept.
+        evidence: BTreeMap<String, String>,
+        /// The names of the restore parameters kept (their values are in
+        /// the action's record).
+        restore: Vec<String>,
+    },
     /// An action reached its final state.
     #[serde(rename = "action.outcome")]
     ActionOutcome {
@@ -206,6 +221,10 @@ pub enum AuditEvent {
         /// What the plugin reported.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         evidence: Option<BTreeMap<String, String>>,
+        /// What its restore action would be fed (sealed, so the data a
+        /// restore re-enables with cannot be changed unnoticed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restore: Option<BTreeMap<String, String>>,
         /// The requests it made.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requests: Option<Vec<AuditedRequest>>,
@@ -359,6 +378,7 @@ impl AuditEvent {
             AuditEvent::IncidentOpened { .. } => "incident.opened",
             AuditEvent::Decision { .. } => "decision",
             AuditEvent::ActionIntent { .. } => "action.intent",
+            AuditEvent::ActionCheckpoint { .. } => "action.checkpoint",
             AuditEvent::ActionOutcome { .. } => "action.outcome",
             AuditEvent::ApprovalGranted(_) => "approval.granted",
             AuditEvent::ApprovalRejected(_) => "approval.rejected",

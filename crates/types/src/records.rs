@@ -282,4 +282,7 @@ pub struct FactsRecord {
     pub sources: Vec<String>,
     /// Why the plugin could not say, if it could not.
     pub error: Option<String>,
+    /// The requests the plugin's `inspect` made, rate-limited tries included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<crate::RequestRecord>,
 }

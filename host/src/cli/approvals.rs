@@ -11,9 +11,9 @@ pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
     let rows = PendingApproval::all(ctx.store.as_ref())?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        sayln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", PendingApproval::human(&rows));
+        say!("{}", PendingApproval::human(&rows));
     }
     Ok(super::EXIT_OK)
 }

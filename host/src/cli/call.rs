@@ -153,16 +153,16 @@ pub async fn call(args: CallArgs) -> anyhow::Result<u8> {
     let actions = ctx.store.actions(&run.run_id)?;
     if args.json {
         let report = serde_json::to_value(RunReport::new(&run, &actions))?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        sayln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for action in &actions {
-            print!(
+            say!(
                 "{}",
                 human(action, spec.restore_with.as_deref(), &run.run_id)
             );
         }
         if actions.is_empty() {
-            println!("run {}: no action ran", run.run_id);
+            sayln!("run {}: no action ran", run.run_id);
         }
     }
     Ok(exit_code(&run))

@@ -22,7 +22,7 @@ pub async fn commander(
     let ttl = match parse_duration(ttl) {
         Ok(ttl) => ttl,
         Err(error) => {
-            eprintln!("error: --ttl: {error}");
+            warnln!("error: --ttl: {error}");
             return Ok(EXIT_INVALID_INPUT);
         }
     };
@@ -31,7 +31,7 @@ pub async fn commander(
         match grants::create(ctx.store.as_ref(), model, incident, principal, ttl, granter).await {
             Ok(grant) => grant,
             Err(err @ GrantError::TooLong { .. }) => {
-                eprintln!("error: --ttl: {err}");
+                warnln!("error: --ttl: {err}");
                 return Ok(EXIT_INVALID_INPUT);
             }
             Err(err) => return Err(err.into()),
@@ -41,7 +41,7 @@ pub async fn commander(
         .iter()
         .flat_map(|rule| rule.effects.iter().map(|e| e.to_string()))
         .collect();
-    println!(
+    sayln!(
         "{}: {principal} is incident commander for {incident} until {} (may {} in every domain; never restore)",
         grant.id,
         rfc3339(grant.expires_at),
@@ -55,10 +55,11 @@ pub async fn revoke(config_path: &Path, grant_id: &str, principal: &str) -> anyh
     let ctx = Context::open(config_path)?;
     let authority = ctx.require_authority("grant revoke")?;
     match grants::revoke(ctx.store.as_ref(), authority.model(), grant_id, principal).await? {
-        Revoked::Already(_) => println!("{grant_id} was already revoked"),
-        Revoked::Now(grant) => println!(
+        Revoked::Already(_) => sayln!("{grant_id} was already revoked"),
+        Revoked::Now(grant) => sayln!(
             "{grant_id} revoked: {} is no longer incident commander for {}",
-            grant.principal, grant.incident
+            grant.principal,
+            grant.incident
         ),
     }
     Ok(EXIT_OK)
@@ -75,9 +76,9 @@ pub fn list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
         .map(|g| GrantView::new(g, now))
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&grants)?);
+        sayln!("{}", serde_json::to_string_pretty(&grants)?);
     } else {
-        print!("{}", GrantView::human(&grants));
+        say!("{}", GrantView::human(&grants));
     }
     Ok(EXIT_OK)
 }

@@ -13,26 +13,26 @@ use std::path::Path;
 
 pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let store = SledStore::open(&config.store_path)?;
+    let store = SledStore::open_with(&config.store_path, config.store_sync)?;
     let summaries = RunSummary::all(&store)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summaries)?);
+        sayln!("{}", serde_json::to_string_pretty(&summaries)?);
     } else {
-        print!("{}", RunSummary::human(&summaries));
+        say!("{}", RunSummary::human(&summaries));
     }
     Ok(EXIT_OK)
 }
 
 pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let store = SledStore::open(&config.store_path)?;
+    let store = SledStore::open_with(&config.store_path, config.store_sync)?;
     let run = store.run(run_id)?;
     let actions = store.actions(run_id)?;
-    let report = RunReport::new(&run, &actions);
+    let report = RunReport::new(&run, &actions).with_facts(&store.facts(run_id)?);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        sayln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.human());
+        say!("{}", report.human());
     }
     Ok(if run.status.is_finished() {
         exit_code(&run)
@@ -57,10 +57,10 @@ pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> 
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        sayln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for row in &rows {
-            println!(
+            sayln!(
                 "{} (provider {}, version {}, sha256 {}…, compiled {})\n  actions: {}",
                 row["name"].as_str().unwrap_or_default(),
                 row["provider"].as_str().unwrap_or_default(),
@@ -123,20 +123,21 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
                 "concurrency": plugin.limits.concurrency,
             },
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        sayln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(EXIT_OK);
     }
-    println!(
+    sayln!(
         "{name}: provider {} version {}",
-        info.provider, info.version
+        info.provider,
+        info.version
     );
-    println!(
+    sayln!(
         "  component {} (sha256 {})",
         plugin.component.display(),
         plugin.sha256
     );
     let hosts: Vec<String> = plugin.allowed_hosts.iter().map(|o| o.to_string()).collect();
-    println!(
+    sayln!(
         "  may reach: {}",
         if hosts.is_empty() {
             "nothing".into()
@@ -145,9 +146,12 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
         }
     );
     let limits = plugin.limits;
-    println!(
+    sayln!(
         "  limits: {} ms per call, {} ms CPU, {} MiB memory, {} calls at once",
-        limits.timeout_ms, limits.cpu_ms, limits.memory_mb, limits.concurrency
+        limits.timeout_ms,
+        limits.cpu_ms,
+        limits.memory_mb,
+        limits.concurrency
     );
     for secret in &info.secrets {
         let granted = if plugin.secrets.contains_key(&secret.name) {
@@ -160,9 +164,10 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
         } else {
             "optional"
         };
-        println!(
+        sayln!(
             "  secret {} ({required}, {granted}): {}",
-            secret.name, secret.description
+            secret.name,
+            secret.description
         );
     }
     for key in &info.config {
@@ -171,16 +176,16 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
             .get(&key.name)
             .map(String::as_str)
             .unwrap_or("(unset)");
-        println!("  config {} = {value}: {}", key.name, key.description);
+        sayln!("  config {} = {value}: {}", key.name, key.description);
     }
-    println!("  actions:");
+    sayln!("  actions:");
     for action in &info.actions {
         let kinds: Vec<String> = action.targets.iter().map(|k| k.to_string()).collect();
         let undo = match &action.restore_with {
             Some(restore) => format!("restore with {restore}"),
             None => "not reversible".into(),
         };
-        println!(
+        sayln!(
             "    {} [{}] on {}: {} ({undo})",
             action.name,
             action.effect,
@@ -193,9 +198,10 @@ pub async fn plugins_inspect(config_path: &Path, name: &str, json: bool) -> anyh
             } else {
                 "optional"
             };
-            println!(
+            sayln!(
                 "      param {} ({required}): {}",
-                param.name, param.description
+                param.name,
+                param.description
             );
         }
     }
@@ -208,7 +214,7 @@ pub async fn playbook_check(config_path: &Path, file: &Path) -> anyhow::Result<u
     let names = super::plugins_used(&config, config_path, &playbook)?;
     let host = cordon_config::load_plugins(&config, &names).await?;
     playbook.check(&host)?;
-    println!(
+    sayln!(
         "{}: playbook `{}` is valid ({} steps, owner {})",
         file.display(),
         playbook.name,

@@ -6,6 +6,31 @@
 //! ended with failed, denied or skipped actions; 4 the run waits for
 //! approvals; 1 anything else.
 
+/// `print!`, with control characters escaped (see [`cordon_report::terminal_safe`]):
+/// everything the CLI prints may hold text from signals and providers.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        print!("{}", cordon_report::terminal_safe(&format!($($arg)*)))
+    };
+}
+
+/// `println!`, with control characters escaped.
+macro_rules! sayln {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", cordon_report::terminal_safe(&format!($($arg)*)))
+    };
+}
+
+/// `eprintln!`, with control characters escaped.
+macro_rules! warnln {
+    ($($arg:tt)*) => {
+        eprintln!("{}", cordon_report::terminal_safe(&format!($($arg)*)))
+    };
+}
+
 mod approvals;
 mod audit;
 mod call;
@@ -251,10 +276,27 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain and name the first broken record.
+    /// Recompute the hash chain and name the first broken record, check the
+    /// runs, actions and grants against it, and check it still holds every
+    /// anchor given (records deleted or rewritten since it was taken).
     Verify {
         #[command(flatten)]
         config: ConfigArg,
+        /// An anchor `SEQ:HASH`, as `cordon audit head` printed it (repeatable).
+        #[arg(long = "anchor", value_name = "SEQ:HASH")]
+        anchors: Vec<String>,
+        /// A file of anchors, one JSON object per line, as `cordon serve`
+        /// appends them (`[server] audit_anchors`).
+        #[arg(long = "anchors", value_name = "FILE")]
+        anchors_file: Option<PathBuf>,
+    },
+    /// Print the chain's head, `SEQ:HASH`: keep it outside the store, and
+    /// give it to `verify --anchor` later.
+    Head {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
     },
     /// Stream every record.
     Export {
@@ -304,7 +346,7 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
+            warnln!("error: cannot start the async runtime: {err}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
@@ -322,10 +364,10 @@ pub fn main() -> ExitCode {
                 None => exit_code_of(&err),
             };
             if code == EXIT_INVALID_INPUT {
-                eprintln!("error: invalid input, nothing was executed:");
-                eprintln!("{err:#}");
+                warnln!("error: invalid input, nothing was executed:");
+                warnln!("{err:#}");
             } else {
-                eprintln!("error: {err:#}");
+                warnln!("error: {err:#}");
             }
             ExitCode::from(code)
         }
@@ -427,7 +469,12 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             .await
         }
         Command::Audit { command } => match command {
-            AuditCommand::Verify { config } => audit::verify(&config.config),
+            AuditCommand::Verify {
+                config,
+                anchors,
+                anchors_file,
+            } => audit::verify(&config.config, &anchors, anchors_file.as_deref()),
+            AuditCommand::Head { config, json } => audit::head(&config.config, json),
             AuditCommand::Export { config, format } => audit::export(&config.config, &format),
         },
         Command::Report {

@@ -56,7 +56,7 @@ impl Progress {
                                     b.println(line);
                                 }
                             }
-                            None if noteworthy => eprintln!("{line}"),
+                            None if noteworthy => warnln!("{line}"),
                             None => {}
                         }
                     }

@@ -161,11 +161,11 @@ fn refusal(status: StatusCode, body: &[u8]) -> Refused {
 /// Prints a run's report as the local commands do and returns its exit code.
 pub fn print_report(report: &RunReport, json: bool) -> anyhow::Result<u8> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        sayln!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.human());
+        say!("{}", report.human());
         if report.status == "awaiting-approval" {
-            println!(
+            sayln!(
                 "\nThe run waits for approvals: `cordon approvals list`, then `cordon approve {}` \
                  (or `cordon reject …`) as a member of an approving team.",
                 report.run_id
@@ -198,7 +198,7 @@ pub async fn run(
         .as_str()
         .ok_or_else(|| anyhow!("the server did not name the run"))?;
     if !json {
-        eprintln!("Run {run_id} started on the server; waiting for it");
+        warnln!("Run {run_id} started on the server; waiting for it");
     }
     print_report(&remote.settled_run(run_id).await?, json)
 }
@@ -209,9 +209,9 @@ pub async fn runs(remote: &Remote, run_id: Option<&str>, json: bool) -> anyhow::
         None => {
             let runs: Vec<RunSummary> = remote.json(Method::GET, "/v1/runs", None).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
+                sayln!("{}", serde_json::to_string_pretty(&runs)?);
             } else {
-                print!("{}", RunSummary::human(&runs));
+                say!("{}", RunSummary::human(&runs));
             }
             Ok(EXIT_OK)
         }
@@ -220,9 +220,9 @@ pub async fn runs(remote: &Remote, run_id: Option<&str>, json: bool) -> anyhow::
                 .json(Method::GET, &format!("/v1/runs/{run_id}"), None)
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                sayln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.human());
+                say!("{}", report.human());
             }
             let finished = !matches!(report.status.as_str(), "running" | "awaiting-approval");
             Ok(if finished {
@@ -238,9 +238,9 @@ pub async fn runs(remote: &Remote, run_id: Option<&str>, json: bool) -> anyhow::
 pub async fn approvals(remote: &Remote, json: bool) -> anyhow::Result<u8> {
     let rows: Vec<PendingApproval> = remote.json(Method::GET, "/v1/approvals", None).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        sayln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", PendingApproval::human(&rows));
+        say!("{}", PendingApproval::human(&rows));
     }
     Ok(EXIT_OK)
 }
@@ -272,9 +272,9 @@ pub async fn grant(remote: &Remote, command: GrantRequest<'_>) -> anyhow::Result
         GrantRequest::List { json } => {
             let grants: Vec<GrantView> = remote.json(Method::GET, "/v1/grants", None).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&grants)?);
+                sayln!("{}", serde_json::to_string_pretty(&grants)?);
             } else {
-                print!("{}", GrantView::human(&grants));
+                say!("{}", GrantView::human(&grants));
             }
         }
         GrantRequest::Create {
@@ -287,7 +287,7 @@ pub async fn grant(remote: &Remote, command: GrantRequest<'_>) -> anyhow::Result
                 Ok(answer) => answer,
                 Err(err) => match err.downcast_ref::<Refused>() {
                     Some(refused) if refused.status == 422 => {
-                        eprintln!("error: --ttl: {refused}");
+                        warnln!("error: --ttl: {refused}");
                         return Ok(EXIT_INVALID_INPUT);
                     }
                     _ => return Err(err),
@@ -300,7 +300,7 @@ pub async fn grant(remote: &Remote, command: GrantRequest<'_>) -> anyhow::Result
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            println!(
+            sayln!(
                 "{}: {principal} is incident commander for {incident} until {} (may {} in every domain; never restore)",
                 grant["id"].as_str().unwrap_or("?"),
                 grant["expires_at"].as_str().unwrap_or("?"),
@@ -312,9 +312,9 @@ pub async fn grant(remote: &Remote, command: GrantRequest<'_>) -> anyhow::Result
                 .json(Method::DELETE, &format!("/v1/grants/{grant_id}"), None)
                 .await?;
             if answer["already_revoked"].as_bool() == Some(true) {
-                println!("{grant_id} was already revoked");
+                sayln!("{grant_id} was already revoked");
             } else {
-                println!(
+                sayln!(
                     "{grant_id} revoked: {} is no longer incident commander for {}",
                     answer["grant"]["principal"].as_str().unwrap_or("?"),
                     answer["grant"]["incident"].as_str().unwrap_or("?")
@@ -371,20 +371,20 @@ pub async fn restore(
         .filter_map(Value::as_str)
         .collect();
     if !json && !irreversible.is_empty() {
-        println!("Cannot be undone:");
+        sayln!("Cannot be undone:");
         for line in &irreversible {
-            println!("  {line}");
+            sayln!("  {line}");
         }
-        println!();
+        sayln!();
     }
     let Some(restore_run) = answer["restore_run_id"].as_str() else {
         if json {
-            println!(
+            sayln!(
                 "{}",
                 json!({ "restored": null, "irreversible": irreversible.len() })
             );
         } else {
-            println!("Nothing to restore in run {run_id}: no applied, reversible action matches.");
+            sayln!("Nothing to restore in run {run_id}: no applied, reversible action matches.");
         }
         return Ok(EXIT_OK);
     };
@@ -432,13 +432,13 @@ pub async fn audit(remote: &Remote, export: Option<&str>) -> anyhow::Result<u8> 
         None => {
             let verification: Value = remote.json(Method::GET, "/v1/audit/verify", None).await?;
             if verification["intact"].as_bool() == Some(true) {
-                println!(
+                sayln!(
                     "audit log intact: {} records, hash chain verified",
                     verification["records"]
                 );
                 Ok(EXIT_OK)
             } else {
-                eprintln!(
+                warnln!(
                     "error: audit log broken at record {}: {}",
                     verification["broken_at"],
                     verification["reason"].as_str().unwrap_or("")
@@ -555,7 +555,23 @@ pub(super) async fn dispatch(remote: &Remote, command: Command) -> anyhow::Resul
             ..
         } => report(remote, &incident, &format, output.as_deref()).await,
         Command::Audit { command } => match command {
-            AuditCommand::Verify { .. } => audit(remote, None).await,
+            AuditCommand::Verify {
+                anchors,
+                anchors_file,
+                ..
+            } => {
+                if !anchors.is_empty() || anchors_file.is_some() {
+                    bail!(
+                        "anchors are checked against the store itself: run `cordon audit verify --anchor …` \
+                         where the server's store is (stop the server first), not through the server"
+                    );
+                }
+                audit(remote, None).await
+            }
+            AuditCommand::Head { .. } => bail!(
+                "`cordon audit head` reads the store itself: the server appends its anchors to the file \
+                 `[server] audit_anchors` names"
+            ),
             AuditCommand::Export { format, .. } => audit(remote, Some(&format)).await,
         },
         Command::Resume { .. } => anyhow::bail!(

@@ -47,9 +47,9 @@ pub fn write_output(text: &str, output: Option<&Path>) -> anyhow::Result<u8> {
     match output {
         Some(path) => {
             std::fs::write(path, text)?;
-            eprintln!("wrote {}", path.display());
+            warnln!("wrote {}", path.display());
         }
-        None => print!("{text}"),
+        None => say!("{text}"),
     }
     Ok(EXIT_OK)
 }

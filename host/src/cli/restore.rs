@@ -39,23 +39,25 @@ pub async fn restore(
     let plan = plan_restore(&run, &actions, plugins.as_ref());
     let irreversible = plan.irreversible.clone();
     if !json && !irreversible.is_empty() {
-        println!("Cannot be undone:");
+        sayln!("Cannot be undone:");
         for (action, why) in &irreversible {
-            println!(
+            sayln!(
                 "  {} {} on {}: {why}",
-                action.step, action.action, action.target
+                action.step,
+                action.action,
+                action.target
             );
         }
-        println!();
+        sayln!();
     }
     if plan.items.is_empty() {
         if json {
-            println!(
+            sayln!(
                 "{}",
                 serde_json::json!({ "restored": null, "irreversible": irreversible.len() })
             );
         } else {
-            println!("Nothing to restore in run {run_id}: no applied, reversible action matches.");
+            sayln!("Nothing to restore in run {run_id}: no applied, reversible action matches.");
         }
         return Ok(EXIT_OK);
     }

@@ -122,9 +122,9 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
         .collect();
     if unfinished.is_empty() {
         if json {
-            println!("[]");
+            sayln!("[]");
         } else {
-            println!("No interrupted runs: nothing to resume.");
+            sayln!("No interrupted runs: nothing to resume.");
         }
         return Ok(EXIT_OK);
     }
@@ -138,18 +138,18 @@ pub async fn resume(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let mut code = EXIT_OK;
     for run in unfinished {
         if !json {
-            eprintln!("Resuming run {} of playbook {}", run.run_id, run.playbook);
+            warnln!("Resuming run {} of playbook {}", run.run_id, run.playbook);
         }
         let (finished, report) = resume_one(&ctx, plugins.clone(), &run.run_id, json).await?;
         code = code.max(exit_code(&finished));
         if json {
             reports.push(report);
         } else {
-            print!("{}", report.human());
+            say!("{}", report.human());
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        sayln!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(code)
 }
@@ -170,7 +170,11 @@ pub async fn resume_one(
     drop(engine);
     progress.finish().await;
     let actions = ctx.store.actions(&finished.run_id)?;
-    Ok((finished.clone(), RunReport::new(&finished, &actions)))
+    let facts = ctx.store.facts(&finished.run_id)?;
+    Ok((
+        finished.clone(),
+        RunReport::new(&finished, &actions).with_facts(&facts),
+    ))
 }
 
 /// The plugins a stored run needs.
@@ -185,6 +189,8 @@ pub fn plugins_of_run(run: &RunRecord) -> anyhow::Result<Vec<String>> {
     })
 }
 
+/// The real run of `playbook` for `signal_id` that has not finished, if any.
+/// Dry runs never wait, so they never block a real run.
 fn unfinished_run_for(
     store: &dyn Store,
     playbook: &str,
@@ -192,6 +198,7 @@ fn unfinished_run_for(
 ) -> anyhow::Result<Option<RunRecord>> {
     Ok(store.runs()?.into_iter().find(|r| {
         !r.status.is_finished()
+            && !r.dry_run
             && r.kind == RunKind::Containment
             && r.playbook == playbook
             && r.signal_id == signal_id
@@ -206,13 +213,13 @@ pub fn print_run(
     config: &Path,
 ) -> anyhow::Result<u8> {
     let actions = store.actions(&run.run_id)?;
-    let report = RunReport::new(run, &actions);
+    let report = RunReport::new(run, &actions).with_facts(&store.facts(&run.run_id)?);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        sayln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.human());
+        say!("{}", report.human());
         if run.status == RunStatus::AwaitingApproval {
-            println!(
+            sayln!(
                 "\nThe run waits for approvals: `cordon approvals list --config {0}`, then \
                  `cordon approve {1} --as YOU --config {0}` (or `cordon reject …`).",
                 config.display(),

@@ -232,11 +232,11 @@ pub fn new(args: NewArgs) -> anyhow::Result<u8> {
                 .with_context(|| format!("copying {}", lock.display()))?;
         }
     }
-    println!("created {} for provider `{}`:", root.display(), names.name);
+    sayln!("created {} for provider `{}`:", root.display(), names.name);
     for (file, _) in FILES {
-        println!("  {file}");
+        sayln!("  {file}");
     }
-    println!(
+    sayln!(
         "next:\n  cd {}\n  cargo test\n  cargo build -p cordon-plugin-{} --target wasm32-wasip2 --release",
         root.display(),
         names.name

@@ -17,9 +17,9 @@ pub async fn serve(config_path: &Path) -> anyhow::Result<u8> {
     let addr = listener.local_addr().context("reading the bound address")?;
     // One line, so that scripts and tests can find the address (port 0 picks one).
     let scheme = service.scheme();
-    eprintln!("cordon serve: listening on {scheme}://{addr} ({tokens} API tokens)");
+    warnln!("cordon serve: listening on {scheme}://{addr} ({tokens} API tokens)");
     let drained = service.serve(listener, shutdown_signal()).await?;
-    eprintln!(
+    warnln!(
         "cordon serve: stopped ({} runs returned, {} interrupted at the deadline; the next start resumes them)",
         drained.returned,
         drained.cut_off.len()
@@ -46,7 +46,7 @@ async fn shutdown_signal() {
 /// API token once, and the config entry that accepts it (its hash only).
 pub fn create_token(id: &str, principal: &str, scopes: &[String]) -> anyhow::Result<u8> {
     if !valid_token_id(id) {
-        eprintln!("error: --id must be 1 to 32 of a-z, 0-9 and -");
+        warnln!("error: --id must be 1 to 32 of a-z, 0-9 and -");
         return Ok(EXIT_INVALID_INPUT);
     }
     let scopes: Vec<String> = if scopes.is_empty() {
@@ -55,18 +55,18 @@ pub fn create_token(id: &str, principal: &str, scopes: &[String]) -> anyhow::Res
         scopes.to_vec()
     };
     if let Some(bad) = scopes.iter().find(|s| Scope::parse(s).is_none()) {
-        eprintln!(
+        warnln!(
             "error: --scope: unknown scope `{}`: use signals, read or respond",
             bad.escape_debug()
         );
         return Ok(EXIT_INVALID_INPUT);
     }
     let (token, hash) = cordon_service::auth::new_token(id);
-    eprintln!("The token, shown this once (the server keeps only its hash):");
-    println!("{token}");
-    eprintln!("\nAdd to cordon.toml and restart `cordon serve`:\n");
+    warnln!("The token, shown this once (the server keeps only its hash):");
+    sayln!("{token}");
+    warnln!("\nAdd to cordon.toml and restart `cordon serve`:\n");
     let quoted: Vec<String> = scopes.iter().map(|s| format!("{s:?}")).collect();
-    eprintln!(
+    warnln!(
         "[[server.tokens]]\nid = {id:?}\nprincipal = {principal:?}\nscopes = [{}]\nsha256 = \"{hash}\"",
         quoted.join(", ")
     );

@@ -84,24 +84,27 @@ pub fn delete_deploy_key(
         None => Plan::done(format!("deploy key {id} is not on {name}")),
         Some(k) => Plan::change(format!("delete deploy key {id} ({}) of {name}", k.title)),
     };
-    let mut outcome = converge(request, plan, || {
-        Ok(if gh.delete_deploy_key(&repo, id)? {
-            Outcome::applied(format!("deleted deploy key {id} of {name}"))
-        } else {
-            Outcome::already_applied(format!("deploy key {id} was deleted meanwhile"))
-        })
-    })?
-    .evidence("repository", &name);
-    if let Some(key) = key {
-        outcome = outcome
+    // What restore-deploy-key needs: gone from GitHub once the key is.
+    let keep = |outcome: Outcome| match &key {
+        Some(key) => outcome
+            .evidence("repository", &name)
             .evidence("title", &key.title)
             .evidence("read_only", key.read_only.to_string())
             .restore("repository", &name)
             .restore("title", &key.title)
             .restore("key", &key.key)
-            .restore("read_only", key.read_only.to_string());
-    }
-    outcome.done()
+            .restore("read_only", key.read_only.to_string()),
+        None => outcome.evidence("repository", &name),
+    };
+    let outcome = converge(request, plan, || {
+        keep(Outcome::applied("")).checkpoint()?;
+        Ok(if gh.delete_deploy_key(&repo, id)? {
+            Outcome::applied(format!("deleted deploy key {id} of {name}"))
+        } else {
+            Outcome::already_applied(format!("deploy key {id} was deleted meanwhile"))
+        })
+    })?;
+    keep(outcome).done()
 }
 
 /// The `read_only` parameter: `true` (also when absent) or `false`.

@@ -14,14 +14,30 @@ impl Provider for Misbehave {
         let action = |name: &str, description: &str| {
             Action::new(name, Effect::Quarantine, &IdentityKind::ALL, description)
         };
-        PluginSpec::new("test", env!("CARGO_PKG_VERSION"))
+        // With `leak_everywhere`, the granted secret is put into every
+        // string describe and inspect return: the host must scrub them all.
+        let leaked = leaked_secret();
+        let version = match &leaked {
+            Some(value) => format!("{}+{value}", env!("CARGO_PKG_VERSION")),
+            None => env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let noop = match &leaked {
+            Some(value) => format!("does nothing and reports applied ({value})"),
+            None => "does nothing and reports applied".to_string(),
+        };
+        PluginSpec::new("test", &version)
             .secret("token", false, "a secret the plugin is granted in tests")
             .config(
                 "ungranted_url",
                 false,
                 "where call-ungranted-host sends its request",
             )
-            .action(action("noop", "does nothing and reports applied").param(
+            .config(
+                "leak_everywhere",
+                false,
+                "`true`: put the granted secret into every string describe and inspect return",
+            )
+            .action(action("noop", &noop).param(
                 "note",
                 false,
                 "echoed back as evidence",
@@ -156,6 +172,15 @@ impl Provider for Misbehave {
     }
 
     fn inspect(target: Identity) -> Result<IdentityFacts, ProviderError> {
+        if let Some(value) = leaked_secret() {
+            return Ok(IdentityFacts {
+                owner: Some(format!("owner {value}")),
+                workload: Some(format!("workload {value}")),
+                issuer: Some(format!("issuer {value}")),
+                used_by: None,
+                attributes: vec![(format!("key-{value}"), format!("value {value}"))],
+            });
+        }
         Ok(IdentityFacts {
             owner: target.attribute("owner").map(str::to_string),
             workload: None,
@@ -164,6 +189,13 @@ impl Provider for Misbehave {
             attributes: Vec::new(),
         })
     }
+}
+
+/// The granted `token` secret, when config `leak_everywhere` is `true`.
+fn leaked_secret() -> Option<String> {
+    (config_or("leak_everywhere", "") == "true")
+        .then(|| secret("token").ok())
+        .flatten()
 }
 
 /// Starts `count` requests before waiting for any (wasi:http `handle` sends

@@ -56,6 +56,25 @@ impl Outcome {
     pub fn done(self) -> Result<ActionOutcome, ProviderError> {
         Ok(self.outcome)
     }
+
+    /// Makes this outcome's evidence and restore data durable in the host
+    /// before a write the provider could not be asked about afterwards (a
+    /// revoked token's entity, a deleted key's owner): if Cordon stops
+    /// mid-call, the resumed run that finds the change already made still
+    /// has them for later steps and for restore. Call it in `converge`'s
+    /// `apply`, just before the write; an error means the write must not be
+    /// made. Outside a run (dry runs, tests) it returns at once.
+    pub fn checkpoint(&self) -> Result<(), ProviderError> {
+        crate::bindings::cordon::provider::host::checkpoint(
+            &self.outcome.evidence,
+            &self.outcome.restore,
+        )
+        .map_err(|why| {
+            ProviderError::Transient(format!(
+                "the host could not keep this action's evidence before the write, so it was not made: {why}"
+            ))
+        })
+    }
 }
 
 /// Convenience reads on requests and identities.

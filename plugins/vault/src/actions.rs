@@ -64,6 +64,9 @@ pub fn revoke_token(
                 "token {name} (accessor {accessor}) was already revoked"
             ))
         };
+        // Once revoked, Vault forgets the accessor, and with it the entity
+        // later steps fence: keep the evidence before the write.
+        token_evidence(Outcome::applied(""), accessor, &token).checkpoint()?;
         match vault.post(
             &ApiPath::new("auth/token/revoke-accessor"),
             json!({ "accessor": accessor }),

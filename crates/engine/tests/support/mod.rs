@@ -438,6 +438,7 @@ impl<'a> PluginSlot<'a> for FakeSlot<'a> {
     fn execute(
         self: Box<Self>,
         request: ActionRequest,
+        _checkpoint: Option<Arc<dyn cordon_plugin_host::Checkpoint>>,
     ) -> BoxFuture<'a, CallReport<ActionOutcome>> {
         Box::pin(async move {
             let result = self.fake.execute(self.plugin, request).await;

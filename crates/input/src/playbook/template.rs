@@ -220,7 +220,9 @@ fn split_or(expr: &str) -> Vec<&str> {
     while i < bytes.len() {
         if bytes[i] == b'"' {
             in_string = !in_string;
-        } else if !in_string && expr[i..].starts_with(" or ") {
+        } else if !in_string && bytes[i..].starts_with(b" or ") {
+            // Compared as bytes: `i` may sit inside a multi-byte character,
+            // where slicing the string would panic (found by the fuzzer).
             pieces.push(&expr[start..i]);
             i += 4;
             start = i;
@@ -398,6 +400,9 @@ mod tests {
         assert_eq!(Template::parse("{{ target.id").unwrap_err().offset, 0);
         assert!(Template::parse("{{ }}").is_err());
         assert!(Template::parse("{{ \"open }}").is_err());
+        // Multi-byte characters before ` or ` (a panic the fuzzer found).
+        assert!(Template::parse("{{ é or target.id }}").is_err());
+        assert!(Template::parse("{{ \"€\" or target.id }}").is_ok());
     }
 
     #[test]

@@ -230,9 +230,12 @@ async fn start(
     submission: Option<Submission<'_>>,
 ) -> Result<(StartedRun, bool), Problem> {
     let playbook = &served.playbook;
+    // One real run per playbook and signal at a time. Dry runs never wait
+    // for approvals and never block (or take the place of) a real run.
     let slot = state.open_runs.slot(&playbook.name, &signal.id);
     let mut open = slot.lock().await;
-    if let Some(run_id) = open.as_ref()
+    if !dry_run
+        && let Some(run_id) = open.as_ref()
         && !state.store.run(run_id)?.status.is_finished()
     {
         let existing = StartedRun {
@@ -268,7 +271,9 @@ async fn start(
         })
         .await
         .map_err(Problem::internal)?;
-    *open = Some(run.run_id.clone());
+    if !dry_run {
+        *open = Some(run.run_id.clone());
+    }
     drop(open);
     state.supervisor.execute(&run.run_id);
     let started = StartedRun {
@@ -334,7 +339,10 @@ pub async fn show_run(
     }
     let run = state.store.run(&run_id)?;
     let actions = state.store.actions(&run_id)?;
-    Ok(axum::Json(RunReport::new(&run, &actions)))
+    let facts = state.store.facts(&run_id)?;
+    Ok(axum::Json(
+        RunReport::new(&run, &actions).with_facts(&facts),
+    ))
 }
 
 /// Every action waiting for an approval.
@@ -420,9 +428,9 @@ async fn answer(
     .await
     .map_err(|err| match err {
         ApprovalError::NotEntitled { .. } => Problem::forbidden(err.to_string()),
-        ApprovalError::NothingWaiting { .. } | ApprovalError::Ambiguous { .. } => {
-            Problem::conflict(err.to_string())
-        }
+        ApprovalError::NothingWaiting { .. }
+        | ApprovalError::Ambiguous { .. }
+        | ApprovalError::DryRun { .. } => Problem::conflict(err.to_string()),
         ApprovalError::Store(err) => err.into(),
     })?;
     state.supervisor.execute(&run_id);

@@ -1,0 +1,112 @@
+//! A provider that hangs: a hung request fails on its own timeout, shorter
+//! than the call's, as a transient error the engine retries, and it stays in
+//! the action's record; every request the provider saw, `inspect`'s
+//! included, is in the run's record. Judged by the Vault simulator's own
+//! request log and state.
+
+use cordon_e2e::cordon::{RUN_JSON, Workspace, actions_of};
+use cordon_e2e::sims::{self, VAULT_ROOT_TOKEN};
+use cordon_sim::Faults;
+use cordon_sim::vault::{EntitySpec, TokenSpec, VaultState};
+use serde_json::{Value, json};
+
+fn tokens(sim: &sims::Sim<VaultState>, n: usize) -> (Vec<String>, Vec<String>, Value) {
+    let entities: Vec<String> = (0..n)
+        .map(|i| {
+            sim.state.seed_entity(EntitySpec {
+                name: format!("agent-{i}"),
+                ..EntitySpec::default()
+            })
+        })
+        .collect();
+    let accessors: Vec<String> = entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            sim.state
+                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(e))
+        })
+        .collect();
+    let identities = accessors
+        .iter()
+        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
+        .collect();
+    (accessors, entities, Value::Array(identities))
+}
+
+fn workspace(sim: &sims::Sim<VaultState>, timeout_ms: u64) -> Workspace {
+    let ws = sims::workspace(
+        &[sims::vault_plugin(&sim.url).limit("timeout_ms", timeout_ms)],
+        &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
+    );
+    ws.write(
+        "playbook.toml",
+        include_str!("../../playbooks/vault-token-leak.toml"),
+    );
+    ws
+}
+
+#[test]
+fn a_hung_request_times_out_alone_is_retried_and_stays_in_the_record() {
+    let (sim, _) = sims::vault();
+    let (accessors, entities, identities) = tokens(&sim, 1);
+    // The call may take 4 s, each request half of that: the first lookup of
+    // the token hangs, the call is still alive when its request gives up.
+    let ws = workspace(&sim, 4000);
+    ws.write("signal.json", &sims::signal(identities));
+    sim.state.set_faults(Faults {
+        lose_answers: 1,
+        lose_path: Some("lookup-accessor".into()),
+        ..Faults::none()
+    });
+    let run = ws.cordon(RUN_JSON);
+    run.expect_code(0);
+    let report = run.json();
+    let revoke = actions_of(&report, "revoke")[0];
+    assert_eq!(revoke["status"], "applied", "{revoke}");
+    assert_eq!(revoke["attempts"], 2, "retried once: {revoke}");
+    let hung: Vec<&Value> = revoke["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"].is_null())
+        .collect();
+    assert_eq!(hung.len(), 1, "the hung request is recorded: {revoke}");
+    assert!(
+        hung[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("lookup-accessor"),
+        "{revoke}"
+    );
+    assert!(hung[0]["error"].is_string(), "{revoke}");
+    assert!(sim.state.token(&accessors[0]).unwrap().revoked);
+    assert!(sim.state.entity(&entities[0]).unwrap().disabled);
+}
+
+#[test]
+fn every_request_the_provider_saw_is_in_the_runs_record() {
+    let (sim, _) = sims::vault();
+    let (_, _, identities) = tokens(&sim, 20);
+    let ws = workspace(&sim, 10_000);
+    ws.write("signal.json", &sims::signal(identities));
+    let run = ws.cordon(RUN_JSON);
+    run.expect_code(0);
+    let run_id = run.json()["run_id"].as_str().unwrap().to_string();
+    let report = ws.cordon(&["runs", "show", &run_id, "--json"]).json();
+    let count = |list: &Value| -> usize {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["requests"].as_array().unwrap().len())
+            .sum()
+    };
+    let acted = count(&report["actions"]);
+    let inspected = count(&report["inspections"]);
+    assert!(inspected > 0, "inspections made requests: {report}");
+    assert_eq!(
+        acted + inspected,
+        sim.state.requests().len(),
+        "every request the simulator answered is recorded"
+    );
+}
