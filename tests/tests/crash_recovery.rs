@@ -120,3 +120,245 @@ fn a_kill_after_the_revocations_land_but_before_their_answers_still_fences_every
         .count();
     assert_eq!(checkpoints, TOKENS, "one checkpoint per revocation");
 }
+
+/// The kill campaign: 300 leaked tokens, the shipped Vault playbook, and
+/// `cordon` killed with SIGKILL 20 times at random points of its progress
+/// (each restart is `cordon resume`). The last resume finishes: every token
+/// revoked and every entity fenced, by one recorded action each; then the
+/// owners restore the run and every entity is enabled again. The random
+/// points come from a seed printed on failure.
+#[test]
+fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_everyone() {
+    const N: usize = 300;
+    const KILLS: usize = 20;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill campaign seed {seed}");
+    let mut rng = seed | 1;
+    let mut next = move |below: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % below.max(1) as u64) as usize
+    };
+
+    let mut config = cordon_sim::vault::VaultConfig::with_root_token(VAULT_ROOT_TOKEN);
+    // A little latency keeps calls in flight, where kills hurt most.
+    config.faults.latency_ms = 2;
+    let (sim, _) = sims::vault_with(config);
+    let entities: Vec<String> = (0..N)
+        .map(|i| {
+            sim.state.seed_entity(EntitySpec {
+                name: format!("agent-{i}"),
+                ..EntitySpec::default()
+            })
+        })
+        .collect();
+    let accessors: Vec<String> = entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            sim.state
+                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(e))
+        })
+        .collect();
+    let identities: Vec<Value> = accessors
+        .iter()
+        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
+        .collect();
+    let mut ws: Workspace = sims::workspace(
+        &[sims::vault_plugin(&sim.url)],
+        &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
+    );
+    ws.authority(
+        "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"revoke\", \"quarantine\"]\n",
+    );
+    ws.write_config(&[sims::vault_plugin(&sim.url)]);
+    ws.write("playbook.toml", PLAYBOOK);
+    ws.write("signal.json", &sims::signal(Value::Array(identities)));
+
+    let progress = || {
+        accessors
+            .iter()
+            .filter(|a| sim.state.token(a).is_some_and(|t| t.revoked))
+            .count()
+            + entities
+                .iter()
+                .filter(|e| sim.state.entity(e).is_some_and(|e| e.disabled))
+                .count()
+    };
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+    ];
+    let mut kills = 0;
+    while kills < KILLS {
+        let mut child = ws
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        args = vec!["resume"];
+        let done = progress();
+        let left = 2 * N - done;
+        if left == 0 {
+            child.wait().unwrap();
+            break;
+        }
+        // Somewhere in this process's share of what is left (at least one
+        // more effect, so every round moves on).
+        let target = done + 1 + next((2 * left / (KILLS - kills)).max(1));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if progress() >= target.min(2 * N) || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "seed {seed}: no progress");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = child.kill(); // SIGKILL (a no-op if it already exited)
+        child.wait().unwrap();
+        kills += 1;
+    }
+    eprintln!("kill campaign: {kills} kills");
+    assert!(
+        kills >= KILLS,
+        "seed {seed}: the run finished after {kills} kills"
+    );
+    let finished = ws.cordon(&["resume"]);
+    assert!(
+        matches!(finished.code(), 0),
+        "seed {seed}, {kills} kills: {}",
+        finished.stderr()
+    );
+    let runs = ws.cordon(&["runs", "list", "--json"]).json();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "seed {seed}: {runs}");
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let report = ws.cordon(&["runs", "show", &run_id, "--json"]).json();
+    assert_eq!(report["status"], "completed", "seed {seed}");
+    for (step, wanted) in [("revoke", &accessors), ("fence", &entities)] {
+        let mut targets: Vec<&str> = actions_of(&report, step)
+            .iter()
+            .map(|a| a["target"]["id"].as_str().unwrap())
+            .collect();
+        targets.sort();
+        let mut expected: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(targets, expected, "seed {seed}: one {step} per identity");
+    }
+    assert_eq!(
+        progress(),
+        2 * N,
+        "seed {seed}: every token revoked, every entity fenced"
+    );
+
+    // The owners restore what the run did: every entity is enabled again
+    // (revocations cannot be undone), whichever attempt applied it.
+    let restored = ws.cordon(&["restore", &run_id, "--as", "nadia", "--json"]);
+    restored.expect_code(0);
+    let enabled = entities
+        .iter()
+        .filter(|e| !sim.state.entity(e).unwrap().disabled)
+        .count();
+    assert_eq!(enabled, N, "seed {seed}: every fenced entity restored");
+    assert_eq!(
+        ws.cordon(&["audit", "verify"]).code(),
+        0,
+        "seed {seed}: the audit log and the records agree"
+    );
+}
+
+/// Issue 12 item 4: `cordon approve` killed while the approved revocations
+/// are in flight (applied at Vault, answers lost). The resumed run still
+/// fences every entity, from the evidence the revocations checkpointed.
+#[test]
+fn a_kill_during_approve_still_contains_every_identity_on_resume() {
+    const TOKENS: usize = 8;
+    let (sim, _) = sims::vault();
+    let entities: Vec<String> = (0..TOKENS)
+        .map(|i| {
+            sim.state.seed_entity(EntitySpec {
+                name: format!("agent-{i}"),
+                ..EntitySpec::default()
+            })
+        })
+        .collect();
+    let accessors: Vec<String> = entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            sim.state
+                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(e))
+        })
+        .collect();
+    let identities: Vec<Value> = accessors
+        .iter()
+        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
+        .collect();
+    let mut ws: Workspace = sims::workspace(
+        &[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)],
+        &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
+    );
+    // Revocations wait for the NHI team's approval; fences do not.
+    ws.authority(
+        "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"quarantine\"]\n",
+    );
+    ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)]);
+    ws.write("playbook.toml", PLAYBOOK);
+    ws.write("signal.json", &sims::signal(Value::Array(identities)));
+    let waiting = ws.cordon(&[
+        "run",
+        "--playbook",
+        "playbook.toml",
+        "--signal",
+        "signal.json",
+        "--json",
+    ]);
+    waiting.expect_code(4);
+    let run_id = waiting.json()["run_id"].as_str().unwrap().to_string();
+
+    sim.state.set_faults(Faults {
+        lose_answers: TOKENS as u32,
+        lose_path: Some("revoke-accessor".into()),
+        ..Faults::none()
+    });
+    let mut approving = ws
+        .command(&["approve", &run_id, "--as", "nadia"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "every approved revocation applied",
+        Duration::from_secs(120),
+        || {
+            accessors
+                .iter()
+                .all(|a| sim.state.token(a).is_some_and(|t| t.revoked))
+        },
+    );
+    approving.kill().unwrap(); // SIGKILL
+    approving.wait().unwrap();
+    sim.state.set_faults(Faults::none());
+
+    let resumed = ws.cordon(&["resume", "--json"]);
+    resumed.expect_code(0);
+    assert_eq!(
+        resumed.json()[0]["status"],
+        "completed",
+        "{}",
+        resumed.stdout()
+    );
+    for entity in &entities {
+        assert!(
+            sim.state.entity(entity).unwrap().disabled,
+            "entity {entity} fenced after the approval was cut short"
+        );
+    }
+}

@@ -10,7 +10,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The sections, in the order they run.
-pub const SECTIONS: &[&str] = &["startup", "per-action", "incident", "vault", "serve"];
+pub const SECTIONS: &[&str] = &[
+    "startup",
+    "per-action",
+    "incident",
+    "vault",
+    "faults",
+    "serve",
+];
 
 /// Runs every section, or only those named in `only`.
 pub fn run(only: &[String]) -> Result<()> {
@@ -45,6 +52,12 @@ pub fn run(only: &[String]) -> Result<()> {
             "\n==> revoke-token throughput: 5,000 Vault accessors in one signal (Vault simulator)"
         );
         crate::bench_vault::run(5000, 16)?;
+    }
+    if wanted("faults") {
+        println!(
+            "\n==> time to contain under faults: the shipped Vault playbook, 200 tokens (Vault simulator)"
+        );
+        crate::bench_faults::run()?;
     }
     if wanted("serve") {
         println!(

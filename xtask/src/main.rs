@@ -8,6 +8,7 @@
 //! - `bench`: build, then measure start-up and per-action overhead.
 
 mod bench;
+mod bench_faults;
 mod bench_incident;
 mod bench_serve;
 mod bench_vault;

@@ -19,7 +19,7 @@ use cordon_types::{
 pub(crate) async fn decide_and_run(
     ctx: &RunContext,
     mut record: ActionRecord,
-    retries: u32,
+    retries: Retries,
 ) -> Result<ActionRecord, StoreError> {
     if record.decision.is_none() {
         record.decision = Some(decide(ctx, &mut record)?);
@@ -112,6 +112,31 @@ fn decide(ctx: &RunContext, record: &mut ActionRecord) -> Result<Decision, Store
     }
 }
 
+/// When an action stops retrying transient failures: after `count`
+/// retries, or when the next would start more than `within` after the
+/// action was created (across restarts), whichever comes first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retries {
+    pub count: u32,
+    pub within: std::time::Duration,
+}
+
+impl Retries {
+    /// What a step asks for.
+    pub fn of(step: &cordon_input::playbook::Step) -> Retries {
+        Retries {
+            count: step.retries,
+            within: step.retry_for,
+        }
+    }
+
+    /// Whether a retry after `wait` still starts within the window of an
+    /// action created at `created_at`.
+    fn has_time_for(&self, created_at: cordon_types::Millis, wait: std::time::Duration) -> bool {
+        now_ms() + wait.as_millis() as i64 <= created_at + self.within.as_millis() as i64
+    }
+}
+
 /// How many times one action waits out a rate limit before giving up.
 const MAX_RATE_LIMITED_WAITS: u32 = 20;
 
@@ -122,7 +147,7 @@ const MAX_RATE_LIMITED_WAITS: u32 = 20;
 async fn run(
     ctx: &RunContext,
     mut record: ActionRecord,
-    retries: u32,
+    retries: Retries,
     note: Option<String>,
 ) -> Result<ActionRecord, StoreError> {
     let mut transient_failures = 0;
@@ -218,22 +243,31 @@ async fn run(
                     "rate limited: {detail}"
                 );
             }
-            Err(CallError::Provider(ProviderError::Transient(message)))
-                if transient_failures < retries =>
+            Err(err @ CallError::Provider(ProviderError::Transient(_)))
+                if transient_failures < retries.count =>
             {
-                transient_failures += 1;
                 unanswered_attempt = Some(record.attempts);
-                let wait = backoff(transient_failures);
+                let wait = backoff(transient_failures + 1);
+                if !retries.has_time_for(record.created_at, wait) {
+                    record.status = ActionStatus::Failed;
+                    record.detail = format!(
+                        "{err} (gave up after {} attempts: the next would start past its retry_for of {}s)",
+                        record.attempts,
+                        retries.within.as_secs()
+                    );
+                    break;
+                }
+                transient_failures += 1;
                 tracing::info!(
                     plugin = %record.plugin, target = %record.target, wait_ms = wait.as_millis() as u64,
-                    "transient failure, retrying: {message}"
+                    "transient failure, retrying: {err}"
                 );
                 tokio::time::sleep(wait).await;
             }
             Err(err) => {
                 record.status = ActionStatus::Failed;
                 record.detail = match &err {
-                    CallError::Provider(ProviderError::Transient(_)) if retries > 0 => {
+                    CallError::Provider(ProviderError::Transient(_)) if retries.count > 0 => {
                         format!("{err} (gave up after {} attempts)", record.attempts)
                     }
                     _ => err.to_string(),

@@ -311,7 +311,7 @@ async fn execute(
     if !record.sources.contains(&identity_index) {
         record.sources.push(identity_index);
     }
-    action::decide_and_run(ctx, record, step.retries).await
+    action::decide_and_run(ctx, record, action::Retries::of(step)).await
 }
 
 /// Reports a finished action and turns it into the node's result.

@@ -16,6 +16,12 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
+/// How a restore action retries transient failures.
+const RESTORE_RETRIES: action::Retries = action::Retries {
+    count: 3,
+    within: std::time::Duration::from_secs(120),
+};
+
 /// What a restore would undo, and what it cannot.
 #[derive(Debug, Clone)]
 pub struct RestorePlan {
@@ -134,7 +140,9 @@ pub(crate) async fn run_all(
             let previous = ctx.take_previous(&key);
             let record = match previous {
                 Some(done) if done.status.is_final() => done,
-                Some(interrupted) => action::decide_and_run(&ctx, interrupted, 3).await?,
+                Some(interrupted) => {
+                    action::decide_and_run(&ctx, interrupted, RESTORE_RETRIES).await?
+                }
                 None => {
                     let effect = ctx
                         .plugins
@@ -159,7 +167,7 @@ pub(crate) async fn run_all(
                     record
                         .evidence
                         .insert("restores".to_string(), item.of_action.clone());
-                    action::decide_and_run(&ctx, record, 3).await?
+                    action::decide_and_run(&ctx, record, RESTORE_RETRIES).await?
                 }
             };
             ctx.emit(crate::Event::NodeFinished {

@@ -71,6 +71,9 @@ pub struct Step {
     pub needs: Vec<usize>,
     /// Retries after a transient failure.
     pub retries: u32,
+    /// How long after the action's first attempt retries may still start
+    /// (`retry_for`, default 2m): retries end at the count or at this.
+    pub retry_for: std::time::Duration,
     /// What a failure of this step's action does to the rest of the run.
     pub on_failure: OnFailure,
     /// Position in the file's `[[step]]` list.

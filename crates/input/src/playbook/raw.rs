@@ -15,6 +15,13 @@ pub(crate) const MAX_STEP_ID: usize = 64;
 /// The most retries a step may ask for after transient failures.
 pub(crate) const MAX_RETRIES: u32 = 10;
 
+/// How long an action keeps retrying transient failures unless its step
+/// says otherwise: retries end at the count or at this, whichever is first.
+pub(crate) const DEFAULT_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The longest `retry_for` a step may ask for.
+const MAX_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlaybook {
@@ -57,6 +64,8 @@ struct RawStep {
     needs: Vec<Spanned<String>>,
     #[serde(default = "default_retries")]
     retries: Spanned<u32>,
+    #[serde(default)]
+    retry_for: Option<Spanned<String>>,
     #[serde(default)]
     on_failure: OnFailure,
 }
@@ -194,6 +203,7 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
         }
     }
 
+    let mut retry_for = Vec::new();
     for (i, step) in raw_steps.get_ref().iter().enumerate() {
         if *step.retries.get_ref() > MAX_RETRIES {
             errors.push(err(
@@ -202,6 +212,29 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
                 format!("at most {MAX_RETRIES} retries, so that a run against a provider that is down still ends"),
             ));
         }
+        retry_for.push(match &step.retry_for {
+            None => DEFAULT_RETRY_FOR,
+            Some(text) => match crate::duration::parse_duration(text.get_ref()) {
+                Ok(d) if d <= MAX_RETRY_FOR => d,
+                Ok(_) => {
+                    errors.push(err(
+                        text.span(),
+                        format!("step[{i}].retry_for"),
+                        "at most 1h, so that a run against a provider that is down still ends"
+                            .into(),
+                    ));
+                    DEFAULT_RETRY_FOR
+                }
+                Err(e) => {
+                    errors.push(err(
+                        text.span(),
+                        format!("step[{i}].retry_for"),
+                        e.to_string(),
+                    ));
+                    DEFAULT_RETRY_FOR
+                }
+            },
+        });
     }
 
     let mut steps = Vec::new();
@@ -306,6 +339,7 @@ pub(super) fn parse(source: SourceFile) -> Result<Playbook, InputErrors> {
             params,
             needs,
             retries: *step.retries.get_ref(),
+            retry_for: retry_for[i],
             on_failure: step.on_failure,
             index: i,
             locations,
@@ -502,5 +536,26 @@ mod tests {
             "{}",
             error.message
         );
+
+        let within = |retry_for: &str| {
+            let text = format!(
+                "name = \"p\"\nowner = \"nhi\"\n\n[[step]]\nid = \"s\"\nplugin = \"aws\"\naction = \"x\"\nretry_for = {retry_for:?}\n"
+            );
+            Playbook::parse(SourceFile::from_text("p.toml", text))
+        };
+        assert_eq!(within("90s").unwrap().steps[0].retry_for.as_secs(), 90);
+        assert_eq!(
+            with(3).unwrap().steps[0].retry_for,
+            super::DEFAULT_RETRY_FOR
+        );
+        for (text, message) in [("2h", "at most 1h"), ("soon", "is not a duration")] {
+            let errors = within(text).unwrap_err();
+            assert_eq!(errors.0[0].field, "step[0].retry_for");
+            assert!(
+                errors.0[0].message.contains(message),
+                "{}",
+                errors.0[0].message
+            );
+        }
     }
 }
