@@ -97,6 +97,15 @@ impl PluginEntry {
     }
 }
 
+/// `cordon run` of the workspace's `playbook.toml` on its `signal.json`.
+pub const RUN: &[&str] = &[
+    "run",
+    "--playbook",
+    "playbook.toml",
+    "--signal",
+    "signal.json",
+];
+
 /// `cordon run` of the workspace's `playbook.toml` on its `signal.json`, as JSON.
 pub const RUN_JSON: &[&str] = &[
     "run",

@@ -288,6 +288,45 @@ pub fn playbook(name: &str, owner: &str, steps: &[Step]) -> String {
     text
 }
 
+/// Leaked Vault tokens, each of its own identity entity, seeded into a
+/// Vault simulator.
+pub struct LeakedTokens {
+    /// The tokens' accessors.
+    pub accessors: Vec<String>,
+    /// Their entities, in the same order.
+    pub entities: Vec<String>,
+    /// The tokens as signal identities (no `entity_id`: later steps read it
+    /// from the revocation's evidence).
+    pub identities: Value,
+}
+
+/// Seeds `n` tokens named `{label}-{i}`, each with an entity of its own.
+pub fn leaked_tokens(state: &VaultState, label: &str, n: usize) -> LeakedTokens {
+    use cordon_sim::vault::{EntitySpec, TokenSpec};
+    let entities: Vec<String> = (0..n)
+        .map(|i| {
+            state.seed_entity(EntitySpec {
+                name: format!("{label}-agent-{i}"),
+                ..EntitySpec::default()
+            })
+        })
+        .collect();
+    let accessors: Vec<String> = entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| state.seed_token(TokenSpec::new(&format!("{label}-{i}")).entity(e)))
+        .collect();
+    let identities = accessors
+        .iter()
+        .map(|a| serde_json::json!({ "provider": "vault", "kind": "token", "id": a }))
+        .collect();
+    LeakedTokens {
+        accessors,
+        entities,
+        identities: Value::Array(identities),
+    }
+}
+
 /// A signal naming these identities (`{provider, kind, id, attributes?}`).
 pub fn signal(identities: Value) -> String {
     serde_json::json!({

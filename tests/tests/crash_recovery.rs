@@ -5,56 +5,30 @@
 //! that evidence durably before the write (`checkpoint`) and the resumed run
 //! uses it. Judged by the Vault simulator's own state.
 
-use cordon_e2e::cordon::{Workspace, actions_of};
-use cordon_e2e::sims::{self, VAULT_ROOT_TOKEN};
+use cordon_e2e::cordon::{RUN, RUN_JSON, Workspace, actions_of};
+use cordon_e2e::sims::{self, LeakedTokens, VAULT_ROOT_TOKEN, leaked_tokens};
+use cordon_e2e::wait_for;
 use cordon_sim::Faults;
-use cordon_sim::vault::{EntitySpec, TokenSpec};
-use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PLAYBOOK: &str = include_str!("../../playbooks/vault-token-leak.toml");
 
-/// Waits until `condition` holds, failing after `limit`.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn a_kill_after_the_revocations_land_but_before_their_answers_still_fences_every_entity() {
     const TOKENS: usize = 12;
     let (sim, _) = sims::vault();
-    let entities: Vec<String> = (0..TOKENS)
-        .map(|i| {
-            sim.state.seed_entity(EntitySpec {
-                name: format!("agent-{i}"),
-                ..EntitySpec::default()
-            })
-        })
-        .collect();
-    let accessors: Vec<String> = entities
-        .iter()
-        .enumerate()
-        .map(|(i, entity)| {
-            sim.state
-                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(entity))
-        })
-        .collect();
-    // The signal names the tokens only: the entities come from evidence.
-    let identities: Vec<Value> = accessors
-        .iter()
-        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
-        .collect();
+    let LeakedTokens {
+        accessors,
+        entities,
+        identities,
+    } = leaked_tokens(&sim.state, "leaked", TOKENS);
     let ws: Workspace = sims::workspace(
         &[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)],
         &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
     );
     ws.write("playbook.toml", PLAYBOOK);
-    ws.write("signal.json", &sims::signal(Value::Array(identities)));
+    ws.write("signal.json", &sims::signal(identities));
 
     // Every revocation is applied and its answer lost; cordon is killed
     // while it waits for them.
@@ -64,13 +38,7 @@ fn a_kill_after_the_revocations_land_but_before_their_answers_still_fences_every
         ..Faults::none()
     });
     let mut child = ws
-        .command(&[
-            "run",
-            "--playbook",
-            "playbook.toml",
-            "--signal",
-            "signal.json",
-        ])
+        .command(RUN)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -148,26 +116,11 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
     // A little latency keeps calls in flight, where kills hurt most.
     config.faults.latency_ms = 2;
     let (sim, _) = sims::vault_with(config);
-    let entities: Vec<String> = (0..N)
-        .map(|i| {
-            sim.state.seed_entity(EntitySpec {
-                name: format!("agent-{i}"),
-                ..EntitySpec::default()
-            })
-        })
-        .collect();
-    let accessors: Vec<String> = entities
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            sim.state
-                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(e))
-        })
-        .collect();
-    let identities: Vec<Value> = accessors
-        .iter()
-        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
-        .collect();
+    let LeakedTokens {
+        accessors,
+        entities,
+        identities,
+    } = leaked_tokens(&sim.state, "leaked", N);
     let mut ws: Workspace = sims::workspace(
         &[sims::vault_plugin(&sim.url)],
         &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
@@ -177,7 +130,7 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
     );
     ws.write_config(&[sims::vault_plugin(&sim.url)]);
     ws.write("playbook.toml", PLAYBOOK);
-    ws.write("signal.json", &sims::signal(Value::Array(identities)));
+    ws.write("signal.json", &sims::signal(identities));
 
     let progress = || {
         accessors
@@ -189,22 +142,16 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
                 .filter(|e| sim.state.entity(e).is_some_and(|e| e.disabled))
                 .count()
     };
-    let mut args: Vec<&str> = vec![
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-    ];
+    let mut args: &[&str] = RUN;
     let mut kills = 0;
     while kills < KILLS {
         let mut child = ws
-            .command(&args)
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        args = vec!["resume"];
+        args = &["resume"];
         let done = progress();
         let left = 2 * N - done;
         if left == 0 {
@@ -281,26 +228,11 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
 fn a_kill_during_approve_still_contains_every_identity_on_resume() {
     const TOKENS: usize = 8;
     let (sim, _) = sims::vault();
-    let entities: Vec<String> = (0..TOKENS)
-        .map(|i| {
-            sim.state.seed_entity(EntitySpec {
-                name: format!("agent-{i}"),
-                ..EntitySpec::default()
-            })
-        })
-        .collect();
-    let accessors: Vec<String> = entities
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            sim.state
-                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(e))
-        })
-        .collect();
-    let identities: Vec<Value> = accessors
-        .iter()
-        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
-        .collect();
+    let LeakedTokens {
+        accessors,
+        entities,
+        identities,
+    } = leaked_tokens(&sim.state, "leaked", TOKENS);
     let mut ws: Workspace = sims::workspace(
         &[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)],
         &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
@@ -311,15 +243,8 @@ fn a_kill_during_approve_still_contains_every_identity_on_resume() {
     );
     ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)]);
     ws.write("playbook.toml", PLAYBOOK);
-    ws.write("signal.json", &sims::signal(Value::Array(identities)));
-    let waiting = ws.cordon(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-        "--json",
-    ]);
+    ws.write("signal.json", &sims::signal(identities));
+    let waiting = ws.cordon(RUN_JSON);
     waiting.expect_code(4);
     let run_id = waiting.json()["run_id"].as_str().unwrap().to_string();
 

@@ -5,18 +5,10 @@ use cordon_e2e::aws;
 use cordon_e2e::cordon::{PluginEntry, Workspace, actions_of};
 use cordon_e2e::moto::Moto;
 use cordon_e2e::proxy::Proxy;
+use cordon_e2e::wait_for;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-/// Waits until `condition` holds, failing after `limit`.
-fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn kill_9_mid_run_then_resume_applies_every_action_exactly_once() {

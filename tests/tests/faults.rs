@@ -5,34 +5,10 @@
 //! request log and state.
 
 use cordon_e2e::cordon::{RUN_JSON, Workspace, actions_of};
-use cordon_e2e::sims::{self, VAULT_ROOT_TOKEN};
+use cordon_e2e::sims::{self, LeakedTokens, VAULT_ROOT_TOKEN, leaked_tokens};
 use cordon_sim::Faults;
-use cordon_sim::vault::{EntitySpec, TokenSpec, VaultState};
-use serde_json::{Value, json};
-
-fn tokens(sim: &sims::Sim<VaultState>, n: usize) -> (Vec<String>, Vec<String>, Value) {
-    let entities: Vec<String> = (0..n)
-        .map(|i| {
-            sim.state.seed_entity(EntitySpec {
-                name: format!("agent-{i}"),
-                ..EntitySpec::default()
-            })
-        })
-        .collect();
-    let accessors: Vec<String> = entities
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            sim.state
-                .seed_token(TokenSpec::new(&format!("leaked-{i}")).entity(e))
-        })
-        .collect();
-    let identities = accessors
-        .iter()
-        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
-        .collect();
-    (accessors, entities, Value::Array(identities))
-}
+use cordon_sim::vault::VaultState;
+use serde_json::Value;
 
 fn workspace(sim: &sims::Sim<VaultState>, timeout_ms: u64) -> Workspace {
     let ws = sims::workspace(
@@ -49,7 +25,11 @@ fn workspace(sim: &sims::Sim<VaultState>, timeout_ms: u64) -> Workspace {
 #[test]
 fn a_hung_request_times_out_alone_is_retried_and_stays_in_the_record() {
     let (sim, _) = sims::vault();
-    let (accessors, entities, identities) = tokens(&sim, 1);
+    let LeakedTokens {
+        accessors,
+        entities,
+        identities,
+    } = leaked_tokens(&sim.state, "leaked", 1);
     // The call may take 4 s, each request half of that: the first lookup of
     // the token hangs, the call is still alive when its request gives up.
     let ws = workspace(&sim, 4000);
@@ -87,7 +67,7 @@ fn a_hung_request_times_out_alone_is_retried_and_stays_in_the_record() {
 #[test]
 fn every_request_the_provider_saw_is_in_the_runs_record() {
     let (sim, _) = sims::vault();
-    let (_, _, identities) = tokens(&sim, 20);
+    let identities = leaked_tokens(&sim.state, "leaked", 20).identities;
     let ws = workspace(&sim, 10_000);
     ws.write("signal.json", &sims::signal(identities));
     let run = ws.cordon(RUN_JSON);
@@ -118,7 +98,11 @@ fn every_request_the_provider_saw_is_in_the_runs_record() {
 fn under_5xx_429_and_hung_requests_every_identity_is_contained_exactly_once() {
     const N: usize = 200;
     let (sim, _) = sims::vault();
-    let (accessors, entities, identities) = tokens(&sim, N);
+    let LeakedTokens {
+        accessors,
+        entities,
+        identities,
+    } = leaked_tokens(&sim.state, "leaked", N);
     let ws = workspace(&sim, 2000);
     ws.write("signal.json", &sims::signal(identities));
     sim.state.set_faults(Faults {

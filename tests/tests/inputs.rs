@@ -1,7 +1,7 @@
 //! Bad input — playbooks, configs, signals — is refused with exit code 2, a
 //! message naming file, line, column and field, and nothing recorded or run.
 
-use cordon_e2e::cordon::{PluginEntry, Workspace};
+use cordon_e2e::cordon::{PluginEntry, RUN, Workspace};
 
 const SIGNAL: &str = r#"{ "id": "sig-1", "kind": "credential.exposed", "source": "test", "severity": "high",
   "observed_at": "2026-11-28T10:00:00Z",
@@ -260,14 +260,7 @@ fn plugin_load_problems_are_located_and_secret_files_must_be_regular() {
 fn the_largest_memory_limit_runs() {
     let ws = workspace();
     ws.write_config(&[PluginEntry::new("test", "misbehave").limit("memory_mb", 4096)]);
-    ws.cordon(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-    ])
-    .expect_code(0);
+    ws.cordon(RUN).expect_code(0);
 }
 
 #[test]
@@ -319,13 +312,7 @@ fn control_characters_from_a_signal_are_escaped_on_the_terminal() {
                 "\"id\": \"sig-1\", \"incident\": \"INC\\u001b]0;owned\\u0007\"",
             ),
     );
-    let run = ws.cordon(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-    ]);
+    let run = ws.cordon(RUN);
     run.expect_code(0);
     let listed = ws.cordon(&["runs", "list"]);
     listed.expect_code(0);

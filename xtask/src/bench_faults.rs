@@ -4,9 +4,9 @@
 //! requests, as a ratio to the same run without faults, in the same run.
 
 use anyhow::{Result, bail};
-use cordon_e2e::cordon::{PluginEntry, Workspace};
+use cordon_e2e::cordon::{PluginEntry, RUN_JSON, Workspace};
 use cordon_sim::Faults;
-use cordon_sim::vault::{EntitySpec, TokenSpec, VaultConfig, VaultSim, VaultState};
+use cordon_sim::vault::{VaultConfig, VaultSim, VaultState};
 use serde_json::json;
 
 const ROOT_TOKEN: &str = "bench-root-token";
@@ -14,16 +14,7 @@ const TOKENS: usize = 200;
 
 /// One run of the shipped playbook on fresh tokens: its time to contain.
 fn contain(state: &VaultState, url: &str, label: &str) -> Result<f64> {
-    let pairs: Vec<(String, String)> = (0..TOKENS)
-        .map(|i| {
-            let entity = state.seed_entity(EntitySpec {
-                name: format!("{label}-agent-{i}"),
-                ..EntitySpec::default()
-            });
-            let token = state.seed_token(TokenSpec::new(&format!("{label}-{i}")).entity(&entity));
-            (token, entity)
-        })
-        .collect();
+    let leaked = cordon_e2e::sims::leaked_tokens(state, label, TOKENS);
     let mut ws = Workspace::new();
     ws.env("BENCH_VAULT_TOKEN", ROOT_TOKEN);
     ws.write_config(&[PluginEntry::new("vault", "vault")
@@ -36,29 +27,19 @@ fn contain(state: &VaultState, url: &str, label: &str) -> Result<f64> {
         "playbook.toml",
         &std::fs::read_to_string(root.join("playbooks/vault-token-leak.toml"))?,
     );
-    let identities: Vec<_> = pairs
-        .iter()
-        .map(|(token, _)| json!({ "provider": "vault", "kind": "token", "id": token }))
-        .collect();
     ws.write(
         "signal.json",
         &json!({ "id": format!("bench-{label}"), "kind": "credential.exposed", "source": "bench",
                  "severity": "high", "observed_at": "2026-11-28T10:00:00Z",
-                 "identities": identities })
+                 "identities": leaked.identities })
         .to_string(),
     );
     ws.cordon(&["plugins", "list"]).expect_code(0);
-    let run = ws.cordon(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-        "--json",
-    ]);
-    let report = run.json();
-    let contained = pairs
+    let report = ws.cordon(RUN_JSON).json();
+    let contained = leaked
+        .accessors
         .iter()
+        .zip(&leaked.entities)
         .filter(|(token, entity)| {
             state.token(token).is_some_and(|t| t.revoked)
                 && state.entity(entity).is_some_and(|e| e.disabled)
