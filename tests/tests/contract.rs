@@ -1,6 +1,7 @@
 //! The contract's rules the host keeps, on the in-process harness: a value a
-//! plugin derives and hands to `redact` is scrubbed like a granted secret,
-//! and a component built against another contract minor is refused by name.
+//! plugin derives and hands to `redact` is scrubbed like a granted secret, a
+//! component built against another contract minor is refused by name, and
+//! one built against an earlier patch of this minor loads and runs.
 
 use cordon_e2e::cordon::plugin;
 use cordon_e2e::{sims, workspace_root};
@@ -73,4 +74,17 @@ fn a_component_built_against_another_contract_minor_is_refused_by_name() {
     }
     // The same plugin built now loads.
     Harness::new("test", plugin("misbehave")).load().unwrap();
+}
+
+#[test]
+fn a_component_built_against_an_earlier_patch_of_the_contract_loads_and_runs() {
+    // misbehave, built with SDK 0.2.0 (cordon:provider@0.2.0) before 0.2.1.
+    let old = workspace_root().join("tests/support/contract-0.2.0/misbehave.wasm");
+    let test = Harness::new("test", &old).load().unwrap();
+    let target = Target::new("test", IdentityKind::Token, "tok-1");
+    let called = test
+        .call("noop", &target)
+        .param("note", "still here")
+        .send();
+    assert_eq!(called.expect_ok().evidence["note"], "still here");
 }
