@@ -42,6 +42,15 @@ impl Faults {
         Self::default()
     }
 
+    /// The next `n` requests whose path contains `path` are applied and never answered.
+    pub fn lose_answers(n: u32, path: &str) -> Self {
+        Self {
+            lose_answers: n,
+            lose_path: Some(path.to_owned()),
+            ..Self::default()
+        }
+    }
+
     /// Only a deterministic seed, no faults.
     pub fn seeded(seed: u64) -> Self {
         Self {

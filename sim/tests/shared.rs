@@ -230,11 +230,7 @@ async fn lost_answers_apply_and_hung_requests_do_not() {
                 .await
         }
     };
-    s.set_faults(Faults {
-        lose_answers: 1,
-        lose_path: Some("revoke-accessor".into()),
-        ..Faults::none()
-    });
+    s.set_faults(Faults::lose_answers(1, "revoke-accessor"));
     // A lookup is not counted; the revocation is applied and unanswered.
     let lookup = client()
         .get(format!("{}/v1/auth/token/lookup-self", r.base_url()))

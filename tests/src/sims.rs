@@ -327,6 +327,45 @@ pub fn leaked_tokens(state: &VaultState, label: &str, n: usize) -> LeakedTokens 
     }
 }
 
+/// A workspace running `playbook` on the signal naming `tokens`, with
+/// `plugin` (a `vault_plugin`, given the simulator's root token) and, if
+/// given, `model` as the authority model.
+pub fn leaked_tokens_workspace(
+    plugin: PluginEntry,
+    model: Option<&str>,
+    playbook: &str,
+    tokens: &LeakedTokens,
+) -> Workspace {
+    let mut ws = workspace(&[], &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)]);
+    if let Some(model) = model {
+        ws.authority(model);
+    }
+    ws.write_config(&[plugin]);
+    ws.write("playbook.toml", playbook);
+    ws.write("signal.json", &signal(tokens.identities.clone()));
+    ws
+}
+
+/// Asserts that `step` has one action per id of `ids`, and each is `ok`.
+pub fn assert_one_action_per_target(
+    report: &Value,
+    step: &str,
+    ids: &[String],
+    ok: impl Fn(&Value) -> bool,
+) {
+    let mut targets: Vec<&str> = crate::cordon::actions_of(report, step)
+        .iter()
+        .map(|a| {
+            assert!(ok(a), "{a}");
+            a["target"]["id"].as_str().unwrap()
+        })
+        .collect();
+    targets.sort();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(targets, expected, "one {step} action per identity");
+}
+
 /// A signal naming these identities (`{provider, kind, id, attributes?}`).
 pub fn signal(identities: Value) -> String {
     serde_json::json!({

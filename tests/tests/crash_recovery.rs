@@ -5,8 +5,11 @@
 //! that evidence durably before the write (`checkpoint`) and the resumed run
 //! uses it. Judged by the Vault simulator's own state.
 
-use cordon_e2e::cordon::{RUN, RUN_JSON, Workspace, actions_of};
-use cordon_e2e::sims::{self, LeakedTokens, VAULT_ROOT_TOKEN, leaked_tokens};
+use cordon_e2e::cordon::{RUN, RUN_JSON, actions_of};
+use cordon_e2e::sims::{
+    self, LeakedTokens, VAULT_ROOT_TOKEN, assert_one_action_per_target, leaked_tokens,
+    leaked_tokens_workspace,
+};
 use cordon_e2e::wait_for;
 use cordon_sim::Faults;
 use std::process::Stdio;
@@ -14,29 +17,31 @@ use std::time::{Duration, Instant};
 
 const PLAYBOOK: &str = include_str!("../../playbooks/vault-token-leak.toml");
 
+/// The kill campaign's model: the NHI team revokes and quarantines at once,
+/// and restores.
+const NHI_MAY_REVOKE_AND_QUARANTINE: &str = "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"revoke\", \"quarantine\"]\n";
+
 #[test]
 fn a_kill_after_the_revocations_land_but_before_their_answers_still_fences_every_entity() {
     const TOKENS: usize = 12;
     let (sim, _) = sims::vault();
+    let leaked = leaked_tokens(&sim.state, "leaked", TOKENS);
+    let ws = leaked_tokens_workspace(
+        sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64),
+        None,
+        PLAYBOOK,
+        &leaked,
+    );
     let LeakedTokens {
         accessors,
         entities,
-        identities,
-    } = leaked_tokens(&sim.state, "leaked", TOKENS);
-    let ws: Workspace = sims::workspace(
-        &[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)],
-        &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
-    );
-    ws.write("playbook.toml", PLAYBOOK);
-    ws.write("signal.json", &sims::signal(identities));
+        ..
+    } = leaked;
 
     // Every revocation is applied and its answer lost; cordon is killed
     // while it waits for them.
-    sim.state.set_faults(Faults {
-        lose_answers: TOKENS as u32,
-        lose_path: Some("revoke-accessor".into()),
-        ..Faults::none()
-    });
+    sim.state
+        .set_faults(Faults::lose_answers(TOKENS as u32, "revoke-accessor"));
     let mut child = ws
         .command(RUN)
         .stdout(Stdio::null())
@@ -116,21 +121,18 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
     // A little latency keeps calls in flight, where kills hurt most.
     config.faults.latency_ms = 2;
     let (sim, _) = sims::vault_with(config);
+    let leaked = leaked_tokens(&sim.state, "leaked", N);
+    let ws = leaked_tokens_workspace(
+        sims::vault_plugin(&sim.url),
+        Some(NHI_MAY_REVOKE_AND_QUARANTINE),
+        PLAYBOOK,
+        &leaked,
+    );
     let LeakedTokens {
         accessors,
         entities,
-        identities,
-    } = leaked_tokens(&sim.state, "leaked", N);
-    let mut ws: Workspace = sims::workspace(
-        &[sims::vault_plugin(&sim.url)],
-        &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
-    );
-    ws.authority(
-        "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"revoke\", \"quarantine\"]\n",
-    );
-    ws.write_config(&[sims::vault_plugin(&sim.url)]);
-    ws.write("playbook.toml", PLAYBOOK);
-    ws.write("signal.json", &sims::signal(identities));
+        ..
+    } = leaked;
 
     let progress = || {
         accessors
@@ -190,14 +192,7 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
     let report = ws.cordon(&["runs", "show", &run_id, "--json"]).json();
     assert_eq!(report["status"], "completed", "seed {seed}");
     for (step, wanted) in [("revoke", &accessors), ("fence", &entities)] {
-        let mut targets: Vec<&str> = actions_of(&report, step)
-            .iter()
-            .map(|a| a["target"]["id"].as_str().unwrap())
-            .collect();
-        targets.sort();
-        let mut expected: Vec<&str> = wanted.iter().map(String::as_str).collect();
-        expected.sort();
-        assert_eq!(targets, expected, "seed {seed}: one {step} per identity");
+        assert_one_action_per_target(&report, step, wanted, |a| a["status"] == "applied");
     }
     assert_eq!(
         progress(),
@@ -228,31 +223,27 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
 fn a_kill_during_approve_still_contains_every_identity_on_resume() {
     const TOKENS: usize = 8;
     let (sim, _) = sims::vault();
+    let leaked = leaked_tokens(&sim.state, "leaked", TOKENS);
+    // Revocations wait for the NHI team's approval; fences do not.
+    let ws = leaked_tokens_workspace(
+        sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64),
+        Some(
+            "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"quarantine\"]\n",
+        ),
+        PLAYBOOK,
+        &leaked,
+    );
     let LeakedTokens {
         accessors,
         entities,
-        identities,
-    } = leaked_tokens(&sim.state, "leaked", TOKENS);
-    let mut ws: Workspace = sims::workspace(
-        &[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)],
-        &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)],
-    );
-    // Revocations wait for the NHI team's approval; fences do not.
-    ws.authority(
-        "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"quarantine\"]\n",
-    );
-    ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", TOKENS as u64)]);
-    ws.write("playbook.toml", PLAYBOOK);
-    ws.write("signal.json", &sims::signal(identities));
+        ..
+    } = leaked;
     let waiting = ws.cordon(RUN_JSON);
     waiting.expect_code(4);
     let run_id = waiting.json()["run_id"].as_str().unwrap().to_string();
 
-    sim.state.set_faults(Faults {
-        lose_answers: TOKENS as u32,
-        lose_path: Some("revoke-accessor".into()),
-        ..Faults::none()
-    });
+    sim.state
+        .set_faults(Faults::lose_answers(TOKENS as u32, "revoke-accessor"));
     let mut approving = ws
         .command(&["approve", &run_id, "--as", "nadia"])
         .stdout(Stdio::null())

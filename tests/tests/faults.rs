@@ -5,7 +5,9 @@
 //! request log and state.
 
 use cordon_e2e::cordon::{RUN_JSON, Workspace, actions_of};
-use cordon_e2e::sims::{self, LeakedTokens, VAULT_ROOT_TOKEN, leaked_tokens};
+use cordon_e2e::sims::{
+    self, LeakedTokens, VAULT_ROOT_TOKEN, assert_one_action_per_target, leaked_tokens,
+};
 use cordon_sim::Faults;
 use cordon_sim::vault::VaultState;
 use serde_json::Value;
@@ -34,11 +36,8 @@ fn a_hung_request_times_out_alone_is_retried_and_stays_in_the_record() {
     // the token hangs, the call is still alive when its request gives up.
     let ws = workspace(&sim, 4000);
     ws.write("signal.json", &sims::signal(identities));
-    sim.state.set_faults(Faults {
-        lose_answers: 1,
-        lose_path: Some("lookup-accessor".into()),
-        ..Faults::none()
-    });
+    sim.state
+        .set_faults(Faults::lose_answers(1, "lookup-accessor"));
     let run = ws.cordon(RUN_JSON);
     run.expect_code(0);
     let report = run.json();
@@ -118,21 +117,11 @@ fn under_5xx_429_and_hung_requests_every_identity_is_contained_exactly_once() {
     let stats = sim.state.stats();
     assert!(stats.injected_faults > 0, "faults were injected: {stats:?}");
     for (step, ids) in [("revoke", &accessors), ("fence", &entities)] {
-        let mut targets: Vec<&str> = actions_of(&report, step)
-            .iter()
-            .map(|a| {
-                assert!(
-                    a["status"] == "applied" || a["status"] == "already-applied",
-                    "{a}"
-                );
-                a["target"]["id"].as_str().unwrap()
-            })
-            .collect();
-        targets.sort();
-        let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
-        expected.sort();
-        assert_eq!(targets, expected, "one {step} action per identity");
+        assert_one_action_per_target(&report, step, ids, |a| {
+            a["status"] == "applied" || a["status"] == "already-applied"
+        });
     }
+
     for accessor in &accessors {
         assert!(sim.state.token(accessor).unwrap().revoked);
     }
