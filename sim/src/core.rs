@@ -53,6 +53,8 @@ pub struct RequestStats {
     pub passed: u64,
     /// Responses per status code.
     pub by_status: BTreeMap<u16, u64>,
+    /// TCP connections accepted (admin requests' included).
+    pub connections: u64,
 }
 
 struct CoreInner {
@@ -197,6 +199,11 @@ impl SimCore {
             rate,
             injected,
         }
+    }
+
+    /// Counts one accepted TCP connection.
+    pub(crate) fn connected(&self) {
+        self.lock().stats.connections += 1;
     }
 
     /// Records the response to an admitted request.

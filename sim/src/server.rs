@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -244,6 +245,7 @@ pub async fn serve<P: Simulator>(
     router: Router<P>,
     provider: P,
 ) -> io::Result<Running> {
+    let core = provider.core().clone();
     let app = admin_routes::<P>()
         .merge(router)
         .layer(middleware::from_fn_with_state(
@@ -253,6 +255,9 @@ pub async fn serve<P: Simulator>(
         .with_state(provider);
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
+    // Every accepted connection is counted, so a test or a benchmark can
+    // judge whether its client keeps connections alive.
+    let listener = listener.tap_io(move |_| core.connected());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app)

@@ -132,6 +132,18 @@ fn signals_run_approvals_act_as_the_caller_and_refusals_are_audited() {
             .body
             .contains("cordon_provider_request_seconds_count{plugin=\"vault\"}")
     );
+    // The connections the plugin opened, as the provider counted them.
+    let opened = metrics
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("cordon_provider_connections_total{plugin=\"vault\"} "))
+        .unwrap_or_else(|| panic!("no connections counter in\n{}", metrics.body));
+    assert_eq!(
+        opened.trim().parse::<u64>().unwrap(),
+        sim.state.stats().connections,
+        "{}",
+        metrics.body
+    );
     server.request("GET", "/metrics", None, None).problem(401);
 
     let shown = cli.cordon(&["runs", "show", &run_id]);

@@ -8,6 +8,7 @@
 //! here log the same error with both, and the request's record keeps it.
 
 use super::sandbox::{CallLog, Grant, Violation};
+use crate::outbound::Holding;
 use crate::settings::Origin;
 use cordon_types::RequestRecord;
 use std::sync::{Arc, Mutex};
@@ -119,11 +120,11 @@ impl WasiHttpHooks for HttpGuard {
         let cap = self.grant.limits.request_timeout();
         let options = options.unwrap_or_default();
         let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
-        let options = RequestOptions {
-            connect_timeout: clamp(options.connect_timeout),
-            first_byte_timeout: clamp(options.first_byte_timeout),
-            between_bytes_timeout: clamp(options.between_bytes_timeout),
-        };
+        // Connecting is capped by the pool's connect timeout (the same cap);
+        // the answer must start within the first-byte cap counted from the
+        // request's start, connecting included.
+        let first_byte = clamp(options.first_byte_timeout).unwrap_or(cap);
+        let between_bytes = clamp(options.between_bytes_timeout).unwrap_or(cap);
 
         // Recorded now, so a request the call's end cuts off is still in the
         // record; its answer, when one comes, completes the entry.
@@ -135,35 +136,38 @@ impl WasiHttpHooks for HttpGuard {
             log.requests.push(pending);
             log.requests.len() - 1
         };
-        let (in_call, in_plugin) = (self.in_call.clone(), self.grant.outbound.clone());
+        let (in_call, grant) = (self.in_call.clone(), self.grant.clone());
         Box::new(async move {
             use http_body_util::BodyExt;
-            // A place under both caps, held until the exchange is over (the
-            // connection's worker ends), so neither one call nor one plugin
-            // can hold more connections than its share.
+            // A place under both caps, held until the exchange is over (its
+            // answer read or dropped), so neither one call nor one plugin can
+            // use more connections than its share.
             let places = (
                 in_call.acquire_owned().await,
-                in_plugin.acquire_owned().await,
+                grant.outbound.clone().acquire_owned().await,
             );
             let started = Instant::now();
-            let result = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+            let result = grant.http.send(request, first_byte, between_bytes).await;
             record.duration_ms = started.elapsed().as_millis() as u64;
             match &result {
-                Ok((response, _)) => record.status = Some(response.status().as_u16()),
+                Ok(response) => record.status = Some(response.status().as_u16()),
                 Err(err) => record.error = Some(err.to_string()),
             }
             if let Some(entry) = log.lock().expect("call log").requests.get_mut(index) {
                 *entry = record;
             }
-            let (response, io) = result?;
-            let io = async move {
-                let done = io.await;
-                drop(places);
-                done
-            };
+            // The places are held until the answer's body is read or
+            // dropped; the connection then goes back to the pool.
+            let response = result?.map(|body| {
+                Holding {
+                    body,
+                    _places: places,
+                }
+                .boxed_unsync()
+            });
             Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                response,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
             ))
         })
     }
@@ -234,6 +238,7 @@ mod tests {
             config: Default::default(),
             limits: Limits::default(),
             outbound: Arc::new(tokio::sync::Semaphore::new(1)),
+            http: crate::outbound::Outbound::new(1, Duration::from_secs(1)),
         });
         HttpGuard::new(grant, Arc::default())
     }

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod caps;
 pub mod checkpoint;
 mod http_guard;
+mod outbound;
 mod pool;
 mod returned;
 mod sandbox;
@@ -192,6 +193,10 @@ impl PluginHost {
                 config: plugin.config.clone(),
                 limits: plugin.limits,
                 outbound: Arc::new(Semaphore::new(caps::MAX_REQUESTS_PER_PLUGIN)),
+                http: outbound::Outbound::new(
+                    plugin.limits.concurrency as usize,
+                    plugin.limits.request_timeout(),
+                ),
             });
             let mut loaded = LoadedPlugin {
                 grant,
@@ -283,6 +288,16 @@ impl PluginHost {
     /// What the plugin called `name` said about itself.
     pub fn info(&self, name: &str) -> Option<&PluginInfo> {
         self.plugins.get(name).map(|p| &p.info)
+    }
+
+    /// Connections each plugin's HTTP client has opened since it was loaded,
+    /// by plugin name. With connections kept alive this stays far below the
+    /// number of requests.
+    pub fn connections_opened(&self) -> Vec<(String, u64)> {
+        self.plugins
+            .iter()
+            .map(|(name, p)| (name.clone(), p.grant.http.connects()))
+            .collect()
     }
 
     /// The limits of the plugin called `name`.

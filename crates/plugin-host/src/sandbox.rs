@@ -35,6 +35,8 @@ pub struct Grant {
     /// Places for this plugin's requests in flight, all calls together
     /// ([`crate::caps::MAX_REQUESTS_PER_PLUGIN`]).
     pub outbound: Arc<tokio::sync::Semaphore>,
+    /// The plugin's HTTP client, its connections kept alive across calls.
+    pub http: crate::outbound::Outbound,
 }
 
 /// A plugin stepped outside its sandbox or its limits.

@@ -85,6 +85,7 @@ pub struct Metrics {
     requests: Family<PluginLabels, Histogram, fn() -> Histogram>,
     calls: Family<CallLabels, Histogram, fn() -> Histogram>,
     rate_limit_waits: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    connections: Family<PluginLabels, Counter>,
     approval_wait: Histogram,
     contain: Family<FromLabels, Histogram, fn() -> Histogram>,
     /// When each action's first attempt was recorded (audit `at`, ms).
@@ -122,6 +123,7 @@ impl Metrics {
             Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 seconds_histogram,
             );
+        let connections = Family::<PluginLabels, Counter>::default();
         let approval_wait = seconds_histogram();
         let contain = Family::<FromLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             seconds_histogram,
@@ -173,6 +175,11 @@ impl Metrics {
             rate_limit_waits.clone(),
         );
         registry.register(
+            "provider_connections",
+            "Connections plugins opened to providers, by plugin (since this start; kept-alive connections are reused)",
+            connections.clone(),
+        );
+        registry.register(
             "approval_wait_seconds",
             "From an action needing approval to its answer",
             approval_wait.clone(),
@@ -194,6 +201,7 @@ impl Metrics {
             requests,
             calls,
             rate_limit_waits,
+            connections,
             approval_wait,
             contain,
             waiting_since: Mutex::new(HashMap::new()),
@@ -349,7 +357,15 @@ impl Metrics {
     }
 
     /// The text exposition, with runs by status read from `store` now.
-    pub fn render(&self, store: &dyn Store) -> Result<String, StoreError> {
+    pub fn render(
+        &self,
+        store: &dyn Store,
+        plugins: &cordon_plugin_host::PluginHost,
+    ) -> Result<String, StoreError> {
+        for (plugin, opened) in plugins.connections_opened() {
+            let counter = self.connections.get_or_create(&PluginLabels { plugin });
+            counter.inc_by(opened.saturating_sub(counter.get()));
+        }
         let mut counts: HashMap<&'static str, i64> = HashMap::new();
         for status in [
             RunStatus::Running,

@@ -151,7 +151,7 @@ pub async fn metrics(
     state
         .metrics
         .catch_up(state.store.as_ref(), state.watch.durable())?;
-    let text = state.metrics.render(state.store.as_ref())?;
+    let text = state.metrics.render(state.store.as_ref(), &state.plugins)?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
