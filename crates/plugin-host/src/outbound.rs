@@ -42,9 +42,21 @@ impl Outbound {
     /// origin, giving up on a connection (TCP and TLS) after
     /// `connect_timeout`.
     pub(crate) fn new(idle_per_origin: usize, connect_timeout: Duration) -> Outbound {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        Outbound::trusting(roots, idle_per_origin, connect_timeout)
+    }
+
+    /// A client trusting only `roots`.
+    fn trusting(
+        roots: rustls::RootCertStore,
+        idle_per_origin: usize,
+        connect_timeout: Duration,
+    ) -> Outbound {
         let connects = Arc::new(AtomicU64::new(0));
         let connector = Connector {
-            tls: tls_connector(),
+            tls: tls_connector(roots),
             timeout: connect_timeout,
             connects: connects.clone(),
         };
@@ -215,13 +227,10 @@ enum ConnectFailure {
     Name(String),
 }
 
-/// The root certificates wasmtime-wasi-http's own sender trusts (the
-/// Mozilla set from `webpki-roots`), with ALPN offering HTTP/2 first. One
+/// TLS trusting `roots` (in use: the Mozilla set from `webpki-roots`, as
+/// wasmtime-wasi-http's own sender), with ALPN offering HTTP/2 first. One
 /// configuration per client, so its session cache resumes TLS sessions.
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-    };
+fn tls_connector(roots: rustls::RootCertStore) -> tokio_rustls::TlsConnector {
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -357,3 +366,7 @@ impl hyper::rt::Write for Conn {
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }
+
+#[cfg(test)]
+#[path = "outbound_tests.rs"]
+mod tests;
