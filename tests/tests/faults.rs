@@ -66,7 +66,13 @@ fn a_hung_request_times_out_alone_is_retried_and_stays_in_the_record() {
 #[test]
 fn every_request_the_provider_saw_is_in_the_runs_record() {
     let (sim, _) = sims::vault();
-    let identities = leaked_tokens(&sim.state, "leaked", 20).identities;
+    let tokens = leaked_tokens(&sim.state, "leaked", 20);
+    // The tokens' facts come from their revocations' evidence (Vault forgets
+    // a revoked token); an entity no step acts on is inspected.
+    let mut identities = tokens.identities;
+    identities.as_array_mut().unwrap().push(serde_json::json!({
+        "provider": "vault", "kind": "agent", "id": tokens.entities[0]
+    }));
     let ws = workspace(&sim, 10_000);
     ws.write("signal.json", &sims::signal(identities));
     let run = ws.cordon(RUN_JSON);

@@ -17,7 +17,7 @@ use cordon_store::{Batch, StoreError, StoreExt};
 use cordon_types::{
     ActionRecord, FactsRecord, Identity, IdentityFacts, ProviderError, RequestRecord,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -32,19 +32,31 @@ pub(crate) async fn gather(
         .map(|f| f.identity)
         .collect();
     let actions = ctx.store.actions(&ctx.run.run_id)?;
+    // Each identity's actions, found once (not by scanning every action for
+    // every identity).
+    let mut by_source: HashMap<usize, Vec<&ActionRecord>> = HashMap::new();
+    for action in &actions {
+        for source in &action.sources {
+            by_source.entry(*source).or_default().push(action);
+        }
+    }
     let mut tasks = JoinSet::new();
     for (index, identity) in ctx.signal.identities.iter().enumerate() {
         if known.contains(&index) {
             continue;
         }
-        let recorded = facts_from_evidence(&actions, index, identity);
-        let plugin = inspecting_plugin(ctx.plugins.as_ref(), &actions, index, identity);
+        let own = by_source.get(&index).map(Vec::as_slice).unwrap_or_default();
+        let (recorded, complete) = facts_from_evidence(own, identity);
+        let plugin = inspecting_plugin(ctx.plugins.as_ref(), own, identity);
         let ctx = ctx.clone();
         let inventory = inventory.clone();
         let identity = identity.clone();
         tasks.spawn(async move {
             let mut requests = Vec::new();
             let (mut plugin_facts, error) = match &plugin {
+                // The plugin said, while acting, all it knew: asking again
+                // would only spend a request.
+                _ if complete => (None, None),
                 Some(name) => match inspect(&ctx, name, &identity, &mut requests).await {
                     Ok(facts) => (Some(facts), None),
                     Err(err) => (None, Some(err.to_string())),
@@ -94,13 +106,12 @@ pub(crate) async fn gather(
     ctx.store.commit(batch).await
 }
 
-/// The plugin to ask about signal identity `index`: one that acted on the
-/// identity itself, else one that acted for it, else the first loaded
-/// plugin of its provider.
+/// The plugin to ask about a signal identity, given the actions made for
+/// it (`own`): one that acted on the identity itself, else one that acted
+/// for it, else the first loaded plugin of its provider.
 fn inspecting_plugin(
     plugins: &dyn Catalogue,
-    actions: &[ActionRecord],
-    index: usize,
+    own: &[&ActionRecord],
     identity: &Identity,
 ) -> Option<String> {
     let speaks = |name: &str| {
@@ -108,9 +119,7 @@ fn inspecting_plugin(
             .plugin(name)
             .is_some_and(|info| info.provider == identity.provider)
     };
-    let own = actions
-        .iter()
-        .filter(|a| a.sources.contains(&index) && speaks(&a.plugin));
+    let own = own.iter().copied().filter(|a| speaks(&a.plugin));
     own.clone()
         .find(|a| is_target(a, identity))
         .or_else(|| own.clone().next())
@@ -124,17 +133,26 @@ fn is_target(action: &ActionRecord, identity: &Identity) -> bool {
         && action.target.id == identity.id
 }
 
-/// Facts a plugin recorded as evidence while acting on `identity` itself.
+/// The evidence key and value by which a plugin says its evidence holds
+/// everything `inspect` could tell about the target now (Vault forgets a
+/// revoked token): the host then makes no inspect request for it.
+pub(crate) const FACTS_COMPLETE: (&str, &str) = ("facts", "complete");
+
+/// Facts a plugin recorded as evidence while acting on `identity` itself
+/// (among `own`, the actions made for it), and whether it marked them
+/// complete ([`FACTS_COMPLETE`]).
 fn facts_from_evidence(
-    actions: &[ActionRecord],
-    index: usize,
+    own: &[&ActionRecord],
     identity: &Identity,
-) -> Option<IdentityFacts> {
+) -> (Option<IdentityFacts>, bool) {
     let mut facts = IdentityFacts::default();
-    let own = actions
+    let mut complete = false;
+    let own = own
         .iter()
-        .filter(|a| a.sources.contains(&index) && a.status.is_success() && is_target(a, identity));
+        .filter(|a| a.status.is_success() && is_target(a, identity));
     for action in own {
+        complete |=
+            action.evidence.get(FACTS_COMPLETE.0).map(String::as_str) == Some(FACTS_COMPLETE.1);
         for (slot, key) in [
             (&mut facts.owner, "owner"),
             (&mut facts.workload, "workload"),
@@ -146,7 +164,10 @@ fn facts_from_evidence(
             }
         }
     }
-    (facts != IdentityFacts::default()).then_some(facts)
+    (
+        (facts != IdentityFacts::default()).then_some(facts),
+        complete,
+    )
 }
 
 /// How many times one identity's inspection waits out a rate limit.

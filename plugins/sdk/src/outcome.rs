@@ -52,6 +52,16 @@ impl Outcome {
         self
     }
 
+    /// Says the evidence holds everything `inspect` could tell about the
+    /// target now (evidence `facts = complete`): after containment the host
+    /// takes the identity's facts (`owner`, `workload`, `issuer`, `used-by`)
+    /// from this evidence and sends no inspect request. Use it when
+    /// inspecting the contained target would only fail or repeat what the
+    /// action read (Vault forgets a revoked token).
+    pub fn facts_complete(self) -> Outcome {
+        self.evidence("facts", "complete")
+    }
+
     /// The finished outcome, as `execute` returns it.
     pub fn done(self) -> Result<ActionOutcome, ProviderError> {
         Ok(self.outcome)

@@ -32,6 +32,16 @@ impl UsedBy {
             _ => None,
         }
     }
+
+    /// `human`, `agent` or `both`: the form [`UsedBy::parse`] reads and the
+    /// host reads from evidence key `used-by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsedBy::Human => "human",
+            UsedBy::Agent => "agent",
+            UsedBy::Both => "both",
+        }
+    }
 }
 
 /// Builds a [`PluginInfo`].

@@ -10,6 +10,7 @@
 //! evidence `vault_state = unknown` marks such outcomes.
 
 use crate::client::{TokenInfo, Vault};
+use cordon_plugin_sdk::OutcomeStatus;
 use cordon_plugin_sdk::prelude::*;
 use cordon_plugin_sdk::serde_json::json;
 
@@ -27,6 +28,12 @@ fn token_evidence(outcome: Outcome, accessor: &str, token: &TokenInfo) -> Outcom
         if let Some(value) = token.meta.get(key) {
             outcome = outcome.evidence(key, value);
         }
+    }
+    if let (None, Some(role)) = (token.meta.get("workload"), token.meta.get("role_name")) {
+        outcome = outcome.evidence("workload", role);
+    }
+    if let Some(used_by) = crate::inspect::used_by(None, &token.path) {
+        outcome = outcome.evidence("used-by", used_by.as_str());
     }
     if !token.entity_id.is_empty() {
         outcome = outcome.evidence("entity_id", &token.entity_id);
@@ -51,6 +58,8 @@ pub fn revoke_token(
         ))
         .evidence("accessor", accessor)
         .evidence("vault_state", "unknown")
+        // Inspecting an accessor Vault does not know only fails.
+        .facts_complete()
         .done();
     };
     let name = &token.display_name;
@@ -84,7 +93,14 @@ pub fn revoke_token(
             Err(e) => Err(e.into()),
         }
     })?;
-    token_evidence(outcome, accessor, &token).done()
+    // Vault forgets a revoked token: inspecting it afterwards only fails,
+    // and the lookup above read all it would say (the entity's own facts
+    // come from the step that fences it).
+    let outcome = token_evidence(outcome, accessor, &token);
+    match outcome.status() {
+        OutcomeStatus::Planned => outcome.done(),
+        _ => outcome.facts_complete().done(),
+    }
 }
 
 /// `revoke-lease`: revokes one lease (a dynamic secret) now.
