@@ -302,6 +302,7 @@ fn the_second_start_loads_the_compiled_component_from_the_cache() {
     let first = ws.cordon(&["plugins", "list", "--json"]);
     first.expect_code(0);
     assert_eq!(first.json()[0]["compiled"], "now");
+    assert_eq!(first.json()[0]["compiler"], "baseline", "a cold start");
     assert!(
         std::fs::read_dir(&cache).unwrap().count() > 0,
         "an artifact was cached"
@@ -309,6 +310,15 @@ fn the_second_start_loads_the_compiled_component_from_the_cache() {
     let second = ws.cordon(&["plugins", "list", "--json"]);
     assert_eq!(second.json()[0]["compiled"], "cached");
     assert_eq!(second.json()[0]["provider"], "test");
+
+    // The deployment step leaves the optimised code in the cache; every
+    // later start uses it.
+    let compiled = ws.cordon(&["plugins", "compile", "--json"]);
+    compiled.expect_code(0);
+    let optimized = ws.cordon(&["plugins", "list", "--json"]);
+    assert_eq!(optimized.json()[0]["compiled"], "cached");
+    assert_eq!(optimized.json()[0]["compiler"], "optimizing");
+    assert_eq!(optimized.json()[0]["provider"], "test", "describe ran");
 }
 
 #[test]

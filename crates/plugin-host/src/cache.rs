@@ -8,6 +8,7 @@
 //! The cache folder holds native code that Cordon will run: protect it like
 //! the `cordon` binary itself.
 
+use crate::tier::Compiler;
 use sha2::{Digest, Sha256};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -36,19 +37,49 @@ fn engine_key(engine: &Engine) -> String {
     format!("{:016x}", hasher.finish())
 }
 
-fn artifact_path(dir: &Path, engine: &Engine, sha256: &str) -> PathBuf {
-    dir.join(format!("{sha256}-{}.cwasm", engine_key(engine)))
+fn artifact_path(dir: &Path, engine: &Engine, sha256: &str, compiler: Compiler) -> PathBuf {
+    dir.join(format!(
+        "{sha256}-{}-{}.cwasm",
+        engine_key(engine),
+        compiler.as_str()
+    ))
+}
+
+/// Whether `dir` holds `engine`'s compiled form of the component `sha256`.
+pub(crate) fn has(engine: &Engine, dir: &Path, sha256: &str, compiler: Compiler) -> bool {
+    artifact_path(dir, engine, sha256, compiler).exists()
+}
+
+/// Compiles `bytes` with `engine` into `dir`, unless it is there already.
+pub(crate) fn compile_into(
+    engine: &Engine,
+    dir: &Path,
+    bytes: &[u8],
+    sha256: &str,
+    compiler: Compiler,
+) -> Result<(), String> {
+    let path = artifact_path(dir, engine, sha256, compiler);
+    if path.exists() {
+        return Ok(());
+    }
+    let compiled = engine
+        .precompile_component(bytes)
+        .map_err(|err| format!("not a valid component: {err:#}"))?;
+    store(dir, &path, &compiled)
+        .map_err(|err| format!("cannot cache it in {}: {err}", dir.display()))
 }
 
 /// Loads the compiled form of `bytes` (whose digest is `sha256`) from `dir`,
-/// compiling and storing it on a miss.
+/// compiling and storing it on a miss. `compiler` names the compiler
+/// `engine` was configured with.
 pub fn load(
     engine: &Engine,
     dir: &Path,
     bytes: &[u8],
     sha256: &str,
+    compiler: Compiler,
 ) -> Result<(Component, CacheUse), String> {
-    let path = artifact_path(dir, engine, sha256);
+    let path = artifact_path(dir, engine, sha256, compiler);
     if path.exists() {
         // SAFETY: the artifact was written by `Engine::precompile_component` of
         // an engine with the same compatibility hash, into a folder the
@@ -74,8 +105,10 @@ pub fn load(
 
 /// Writes atomically: a concurrent reader sees the whole artifact or none.
 fn store(dir: &Path, path: &Path, compiled: &[u8]) -> std::io::Result<()> {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, compiled)?;
     std::fs::rename(&tmp, path)
 }

@@ -2,7 +2,8 @@
 //!
 //! One wasmtime [`Engine`] with the pooling allocator serves every plugin.
 //! Each plugin is verified against its pinned sha256, compiled once (and
-//! cached on disk), linked once into an `InstancePre`; every call gets a fresh
+//! cached on disk; quickly first, optimised in the background: [`tier`]),
+//! linked once into an `InstancePre`; every call gets a fresh
 //! `Store` with the plugin's memory cap, CPU budget (epoch interruption),
 //! wall-clock timeout and HTTP allow-list.
 
@@ -19,19 +20,20 @@ mod returned;
 mod sandbox;
 pub mod secrets;
 pub mod settings;
+pub mod tier;
 
 pub use cache::CacheUse;
 pub use checkpoint::{Checkpoint, Kept};
 pub use cordon_types::RequestRecord;
 pub use sandbox::Violation;
 pub use settings::{Limits, Origin, PluginConfig, SecretRef, SecretSource};
+pub use tier::Compiler;
 
 use bindings::{Plugin, PluginPre};
 use cordon_input::{Catalogue, InputErrors};
 use cordon_types::{
     ActionOutcome, ActionRequest, Identity, IdentityFacts, PluginInfo, ProviderError,
 };
-use pool::new_engine;
 use returned::{Returned, redact_error, redact_returned};
 use sandbox::{CallLog, Grant, Sandbox};
 use secrets::Secrets;
@@ -148,7 +150,32 @@ pub struct PluginHost {
     engine: Engine,
     plugins: BTreeMap<String, LoadedPlugin>,
     cache_uses: BTreeMap<String, CacheUse>,
+    compiler: Compiler,
+    /// The background compilation of optimised artifacts, if one runs.
+    optimizing: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     _ticker: EpochTicker,
+}
+
+/// Reads `plugin`'s component and checks it against its pinned sha256.
+fn read_component(plugin: &PluginConfig) -> Result<tier::Bytes, LoadError> {
+    let path = plugin.component.display().to_string();
+    let bytes = std::fs::read(&plugin.component).map_err(|err| LoadError::Unreadable {
+        plugin: plugin.name.clone(),
+        location: plugin.location.clone(),
+        path: path.clone(),
+        message: err.to_string(),
+    })?;
+    let sha256 = cache::sha256_hex(&bytes);
+    if sha256 != plugin.sha256 {
+        return Err(LoadError::DigestMismatch {
+            plugin: plugin.name.clone(),
+            location: plugin.location.clone(),
+            path,
+            expected: plugin.sha256.clone(),
+            actual: sha256,
+        });
+    }
+    Ok(tier::Bytes { bytes, sha256 })
 }
 
 impl PluginHost {
@@ -160,7 +187,13 @@ impl PluginHost {
         cache_dir: &std::path::Path,
     ) -> Result<PluginHost, LoadError> {
         let selected: Vec<&PluginConfig> = plugins.to_vec();
-        let engine = new_engine(&selected)?;
+        // Every component is read and verified first: one compiler serves
+        // them all, chosen by what the cache holds.
+        let read: Vec<Result<tier::Bytes, LoadError>> =
+            selected.iter().map(|p| read_component(p)).collect();
+        let verified: Vec<&tier::Bytes> = read.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let choice = tier::choose(&selected, &verified, cache_dir)?;
+        let engine = choice.engine;
         let mut linker: Linker<Sandbox> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
@@ -174,9 +207,11 @@ impl PluginHost {
             engine,
             plugins: BTreeMap::new(),
             cache_uses: BTreeMap::new(),
+            compiler: choice.compiler,
+            optimizing: Default::default(),
         };
         let mut secret_errors = InputErrors::default();
-        for plugin in selected {
+        for (plugin, component) in selected.into_iter().zip(read) {
             let secrets = match Secrets::resolve(plugin) {
                 Ok(secrets) => secrets,
                 Err(errors) => {
@@ -184,7 +219,7 @@ impl PluginHost {
                     continue;
                 }
             };
-            let (pre, cache_use) = host.link(plugin, &linker, cache_dir)?;
+            let (pre, cache_use) = host.link(plugin, &linker, cache_dir, &component?)?;
             let grant = Arc::new(Grant {
                 plugin: plugin.name.clone(),
                 declared_secrets: std::sync::OnceLock::new(),
@@ -212,7 +247,23 @@ impl PluginHost {
             host.plugins.insert(plugin.name.clone(), loaded);
         }
         secret_errors.into_result(())?;
+        // Started only now, so it does not slow the load down.
+        *host.optimizing.get_mut().expect("optimizing") = choice.pending.map(tier::Pending::start);
         Ok(host)
+    }
+
+    /// The compiler this host's plugins run code from ([`tier`]).
+    pub fn compiler(&self) -> Compiler {
+        self.compiler
+    }
+
+    /// Waits until the optimised artifacts a baseline start left to compile
+    /// are in the cache (at once when there were none).
+    pub fn finish_optimizing(&self) {
+        let thread = self.optimizing.lock().expect("optimizing").take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
     }
 
     fn link(
@@ -220,31 +271,16 @@ impl PluginHost {
         plugin: &PluginConfig,
         linker: &Linker<Sandbox>,
         cache_dir: &std::path::Path,
+        component: &tier::Bytes,
     ) -> Result<(PluginPre<Sandbox>, CacheUse), LoadError> {
-        let path = plugin.component.display().to_string();
-        let bytes = std::fs::read(&plugin.component).map_err(|err| LoadError::Unreadable {
-            plugin: plugin.name.clone(),
-            location: plugin.location.clone(),
-            path: path.clone(),
-            message: err.to_string(),
-        })?;
-        let actual = cache::sha256_hex(&bytes);
-        if actual != plugin.sha256 {
-            return Err(LoadError::DigestMismatch {
-                plugin: plugin.name.clone(),
-                location: plugin.location.clone(),
-                path,
-                expected: plugin.sha256.clone(),
-                actual,
-            });
-        }
+        let (bytes, actual) = (&component.bytes, &component.sha256);
         let invalid = |message: String| LoadError::Invalid {
             plugin: plugin.name.clone(),
             location: plugin.location.clone(),
             message,
         };
         let (component, cache_use) =
-            cache::load(&self.engine, cache_dir, &bytes, &actual).map_err(invalid)?;
+            cache::load(&self.engine, cache_dir, bytes, actual, self.compiler).map_err(invalid)?;
         let versions = bindings::contract_versions(&self.engine, &component);
         if let Some(other) = versions.iter().find(|v| !bindings::speaks(v)) {
             return Err(invalid(format!(

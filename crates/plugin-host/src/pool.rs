@@ -1,15 +1,20 @@
 //! The one wasmtime engine all plugins share: its pooling allocator sized
 //! for the plugins' concurrency and memory caps.
 
+use crate::tier::Compiler;
 use crate::{LoadError, PluginConfig};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 /// The largest `memory_mb` a plugin may have: a 32-bit linear memory's
 /// whole 4 GiB.
 const MAX_MEMORY_MB: u64 = 4096;
 
-/// One engine for all plugins, with a pool sized for their concurrency.
-pub(crate) fn new_engine(plugins: &[&PluginConfig]) -> Result<Engine, LoadError> {
+/// One engine for all plugins, with a pool sized for their concurrency,
+/// compiling with `compiler` ([`crate::tier`]).
+pub(crate) fn new_engine(
+    plugins: &[&PluginConfig],
+    compiler: Compiler,
+) -> Result<Engine, LoadError> {
     let calls: u32 = plugins.iter().map(|p| p.limits.concurrency).sum::<u32>() + 16;
     let max_memory = plugins
         .iter()
@@ -40,6 +45,10 @@ pub(crate) fn new_engine(plugins: &[&PluginConfig]) -> Result<Engine, LoadError>
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .strategy(match compiler {
+            Compiler::Baseline => Strategy::Winch,
+            Compiler::Optimizing => Strategy::Cranelift,
+        });
     Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))
 }

@@ -149,7 +149,7 @@ pub async fn call(args: CallArgs) -> anyhow::Result<u8> {
         signal,
         signal_text,
     };
-    let (ctx, run) = start(&run_args, inputs).await?;
+    let (ctx, run, _plugins) = start(&run_args, inputs).await?;
     let actions = ctx.store.actions(&run.run_id)?;
     if args.json {
         let report = serde_json::to_value(RunReport::new(&run, &actions))?;

@@ -41,9 +41,14 @@ pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result
     })
 }
 
-pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
+/// `plugins list`, or with `compile`, `plugins compile`: the same list once
+/// every plugin's optimised code is in the cache.
+pub async fn plugins_list(config_path: &Path, json: bool, compile: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
     let host = cordon_config::load_all_plugins(&config).await?;
+    if compile {
+        host.finish_optimizing();
+    }
     let mut rows = Vec::new();
     for (name, plugin) in &config.plugins {
         let info = host.info(name).expect("loaded");
@@ -54,6 +59,7 @@ pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> 
             "sha256": plugin.sha256,
             "actions": info.actions.iter().map(|a| a.name.clone()).collect::<Vec<_>>(),
             "compiled": match host.cache_use(name) { Some(CacheUse::Compiled) => "now", _ => "cached" },
+            "compiler": host.compiler().as_str(),
         }));
     }
     if json {
@@ -61,12 +67,13 @@ pub async fn plugins_list(config_path: &Path, json: bool) -> anyhow::Result<u8> 
     } else {
         for row in &rows {
             sayln!(
-                "{} (provider {}, version {}, sha256 {}…, compiled {})\n  actions: {}",
+                "{} (provider {}, version {}, sha256 {}…, compiled {}, {} code)\n  actions: {}",
                 row["name"].as_str().unwrap_or_default(),
                 row["provider"].as_str().unwrap_or_default(),
                 row["version"].as_str().unwrap_or_default(),
                 &row["sha256"].as_str().unwrap_or_default()[..12],
                 row["compiled"].as_str().unwrap_or_default(),
+                row["compiler"].as_str().unwrap_or_default(),
                 row["actions"]
                     .as_array()
                     .map(|a| a

@@ -1,4 +1,4 @@
-//! `cordon plugins list | inspect | call | new` (also spelled `cordon plugin …`).
+//! `cordon plugins list | compile | inspect | call | new` (also spelled `cordon plugin …`).
 
 use super::ConfigArg;
 use super::{call, inspect, scaffold};
@@ -8,6 +8,15 @@ use clap::Subcommand;
 pub enum PluginsCommand {
     /// Load every configured plugin and list what it offers.
     List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compile every configured plugin's optimised code into the cache now
+    /// (a deployment step: without it, the first start runs baseline code
+    /// and optimises in the background), then list them like `list`.
+    Compile {
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long)]
@@ -33,7 +42,12 @@ pub enum PluginsCommand {
 /// Runs a `cordon plugins` command.
 pub async fn dispatch(command: PluginsCommand) -> anyhow::Result<u8> {
     match command {
-        PluginsCommand::List { config, json } => inspect::plugins_list(&config.config, json).await,
+        PluginsCommand::List { config, json } => {
+            inspect::plugins_list(&config.config, json, false).await
+        }
+        PluginsCommand::Compile { config, json } => {
+            inspect::plugins_list(&config.config, json, true).await
+        }
         PluginsCommand::Inspect { name, config, json } => {
             inspect::plugins_inspect(&config.config, &name, json).await
         }
