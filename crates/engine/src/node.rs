@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// How a node ended.
@@ -84,7 +84,16 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
             Ok(())
         });
     }
+    // Places for nodes past their dependencies, per plugin: a node's action
+    // (its large future) exists only once it has one, so a run of 100,000
+    // identities holds a few hundred of them, not 100,000; a plugin that is
+    // rate limited holds only its own places.
+    let mut windows: BTreeMap<&str, Arc<Semaphore>> = BTreeMap::new();
     for (index, node) in plan.nodes.iter().enumerate() {
+        let window = windows
+            .entry(ctx.playbook.steps[node.step].plugin.as_str())
+            .or_insert_with(|| Arc::new(Semaphore::new(ACTIONS_IN_PROGRESS_PER_PLUGIN)))
+            .clone();
         let dependencies: Vec<Waiting> = plan
             .dependencies(&ctx.playbook, index)
             .into_iter()
@@ -102,7 +111,7 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
         let ctx = ctx.clone();
         let node = *node;
         tasks.spawn(async move {
-            let result = run_node(&ctx, node.step, node.identity, dependencies).await;
+            let result = run_node(&ctx, node.step, node.identity, dependencies, window).await;
             match result {
                 Ok(result) => {
                     let _ = done.send(Some(result));
@@ -142,15 +151,18 @@ async fn wait(rx: &mut watch::Receiver<Option<NodeResult>>) -> NodeResult {
         .expect("waited for Some")
 }
 
+/// Nodes of one plugin past their dependencies at a time ([`run_all`]).
+const ACTIONS_IN_PROGRESS_PER_PLUGIN: usize = 256;
+
+/// Waits for the node's dependencies, then for a place in its plugin's
+/// window, then acts ([`act`], boxed so its state exists only from then).
 async fn run_node(
     ctx: &RunContext,
     step_index: usize,
     identity_index: usize,
     dependencies: Vec<Waiting>,
+    window: Arc<Semaphore>,
 ) -> Result<NodeResult, StoreError> {
-    let step = &ctx.playbook.steps[step_index];
-    let identity = &ctx.signal.identities[identity_index];
-
     let mut lineage: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut blocked_by = None;
     let mut pending = false;
@@ -179,6 +191,33 @@ async fn run_node(
         }
     }
 
+    let _place = window
+        .acquire_owned()
+        .await
+        .expect("the window is never closed");
+    Box::pin(act(
+        ctx,
+        step_index,
+        identity_index,
+        lineage,
+        pending,
+        blocked_by,
+    ))
+    .await
+}
+
+/// Runs a node whose dependencies are done: settles it as skipped or
+/// pending when they say so, else decides and executes its action.
+async fn act(
+    ctx: &RunContext,
+    step_index: usize,
+    identity_index: usize,
+    lineage: BTreeMap<String, BTreeMap<String, String>>,
+    pending: bool,
+    blocked_by: Option<String>,
+) -> Result<NodeResult, StoreError> {
+    let step = &ctx.playbook.steps[step_index];
+    let identity = &ctx.signal.identities[identity_index];
     if ctx.stopping() {
         // The service stops: nothing is recorded, the node runs on resume.
         return Ok(NodeResult::pending());

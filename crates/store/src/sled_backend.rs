@@ -22,6 +22,9 @@ fn sync_failed(err: std::io::Error) -> StoreError {
 /// Where the audit head (last seq and hash) is kept, in the `meta` tree.
 const HEAD_KEY: &[u8] = b"audit.head";
 
+/// The most memory sled's page cache may hold.
+const STORE_CACHE_BYTES: u64 = 32 << 20;
+
 /// The sled store.
 pub struct SledStore {
     db: sled::Db,
@@ -112,6 +115,10 @@ impl SledStore {
             .path(path)
             // Durability comes from explicit flushes; no background flusher needed.
             .flush_every_ms(None)
+            // sled keeps pages it wrote in its cache (1 GiB by default), so
+            // a run's memory would grow with its records; what a run reads
+            // back fits in far less.
+            .cache_capacity(STORE_CACHE_BYTES)
             .open()
             .map_err(|err| match &err {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {

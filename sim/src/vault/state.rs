@@ -239,6 +239,11 @@ pub(crate) struct VaultData {
     pub tokens: BTreeMap<String, TokenInfo>,
     pub by_id: HashMap<String, String>,
     pub leases: BTreeMap<String, LeaseInfo>,
+    /// Parent accessor → its child tokens' accessors (revoking a tree walks
+    /// these instead of every token).
+    pub children: HashMap<String, Vec<String>>,
+    /// Token accessor → the ids of the leases it holds.
+    pub leases_of: HashMap<String, Vec<String>>,
     pub entities: BTreeMap<String, EntityInfo>,
     /// (mount, role) → accessor → secret-id.
     pub roles: BTreeMap<(String, String), BTreeMap<String, SecretIdInfo>>,
@@ -290,17 +295,22 @@ impl VaultData {
                 t.revoked = true;
                 t.revoked_at_ms = Some(now);
             }
-            for l in self.leases.values_mut() {
-                if l.token_accessor.as_deref() == Some(acc.as_str()) && !l.revoked {
+            for id in self.leases_of.get(&acc).into_iter().flatten() {
+                if let Some(l) = self.leases.get_mut(id)
+                    && !l.revoked
+                {
                     l.revoked = true;
                     l.revoked_at_ms = Some(now);
                 }
             }
+            let tokens = &self.tokens;
             stack.extend(
-                self.tokens
-                    .values()
-                    .filter(|c| c.parent.as_deref() == Some(acc.as_str()) && !c.revoked)
-                    .map(|c| c.accessor.clone()),
+                self.children
+                    .get(&acc)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| tokens.get(*c).is_some_and(|c| !c.revoked))
+                    .cloned(),
             );
         }
     }
@@ -341,6 +351,12 @@ impl VaultData {
             revoked_at_ms: None,
         };
         self.by_id.insert(id, accessor.clone());
+        if let Some(parent) = &info.parent {
+            self.children
+                .entry(parent.clone())
+                .or_default()
+                .push(accessor.clone());
+        }
         self.tokens.insert(accessor.clone(), info);
         accessor
     }
@@ -365,6 +381,8 @@ impl VaultState {
             tokens: BTreeMap::new(),
             by_id: HashMap::new(),
             leases: BTreeMap::new(),
+            children: HashMap::new(),
+            leases_of: HashMap::new(),
             entities: BTreeMap::new(),
             roles: BTreeMap::new(),
             policies: acl::builtin_policies().into_iter().collect(),
@@ -426,6 +444,12 @@ impl VaultState {
             revoked: false,
             revoked_at_ms: None,
         };
+        if let Some(token) = &lease.token_accessor {
+            d.leases_of
+                .entry(token.clone())
+                .or_default()
+                .push(id.clone());
+        }
         d.leases.insert(id.clone(), lease);
         id
     }
