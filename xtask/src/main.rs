@@ -14,6 +14,7 @@ mod bench_serve;
 mod bench_vault;
 mod demo;
 mod setup;
+mod table;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
