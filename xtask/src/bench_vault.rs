@@ -9,7 +9,7 @@
 use crate::table::{Row, Table};
 use anyhow::{Result, bail};
 use bytes::Bytes;
-use cordon_e2e::cordon::{PluginEntry, Workspace};
+use cordon_e2e::cordon::{PluginEntry, RUN_JSON, Workspace};
 use cordon_sim::vault::{TokenSpec, VaultConfig, VaultSim, VaultState};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -185,14 +185,7 @@ fn one(
     );
     ws.cordon(&["plugins", "compile"]).expect_code(0);
     state.reset_requests();
-    let mut command = ws.command(&[
-        "run",
-        "--playbook",
-        "playbook.toml",
-        "--signal",
-        "signal.json",
-        "--json",
-    ]);
+    let mut command = ws.command(RUN_JSON);
     let (output, wall, cpu, max_rss_kb) = crate::table::measured(&mut command)?;
     if !output.status.success() {
         bail!(

@@ -8,7 +8,6 @@
 //! here log the same error with both, and the request's record keeps it.
 
 use super::sandbox::{CallLog, Grant, Violation};
-use crate::outbound::Holding;
 use crate::settings::Origin;
 use cordon_types::RequestRecord;
 use std::sync::{Arc, Mutex};
@@ -138,7 +137,6 @@ impl WasiHttpHooks for HttpGuard {
         };
         let (in_call, grant) = (self.in_call.clone(), self.grant.clone());
         Box::new(async move {
-            use http_body_util::BodyExt;
             // A place under both caps, held until the exchange is over (its
             // answer read or dropped), so neither one call nor one plugin can
             // use more connections than its share.
@@ -147,7 +145,10 @@ impl WasiHttpHooks for HttpGuard {
                 grant.outbound.clone().acquire_owned().await,
             );
             let started = Instant::now();
-            let result = grant.http.send(request, first_byte, between_bytes).await;
+            let result = grant
+                .http
+                .send(request, first_byte, between_bytes, places)
+                .await;
             record.duration_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(response) => record.status = Some(response.status().as_u16()),
@@ -156,17 +157,8 @@ impl WasiHttpHooks for HttpGuard {
             if let Some(entry) = log.lock().expect("call log").requests.get_mut(index) {
                 *entry = record;
             }
-            // The places are held until the answer's body is read or
-            // dropped; the connection then goes back to the pool.
-            let response = result?.map(|body| {
-                Holding {
-                    body,
-                    _places: places,
-                }
-                .boxed_unsync()
-            });
             Ok((
-                response,
+                result?,
                 Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
             ))
         })

@@ -75,12 +75,15 @@ impl Outbound {
 
     /// Sends `request` (an absolute URI) on a pooled connection; the answer
     /// must start within `first_byte`, and its body may pause at most
-    /// `between_bytes` between frames.
+    /// `between_bytes` between frames. `held` (the request's places under
+    /// the caps) lives as long as the answer's body: until it is read to
+    /// its end or dropped, when the connection goes back to the pool.
     pub(crate) async fn send(
         &self,
         request: http::Request<WasiBody>,
         first_byte: Duration,
         between_bytes: Duration,
+        held: impl Send + 'static,
     ) -> Result<http::Response<WasiBody>, Error> {
         use http_body_util::BodyExt;
         let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
@@ -91,7 +94,14 @@ impl Outbound {
         // Tokio panics on a zero interval.
         let mut timeout = tokio::time::interval(between_bytes.max(Duration::from_nanos(1)));
         timeout.reset();
-        Ok(response.map(|incoming| TimedBody { incoming, timeout }.boxed_unsync()))
+        Ok(response.map(|incoming| {
+            TimedBody {
+                incoming,
+                timeout,
+                _held: Box::new(held),
+            }
+            .boxed_unsync()
+        }))
     }
 }
 
@@ -145,10 +155,12 @@ fn copy_io(err: &std::io::Error) -> std::io::Error {
 }
 
 /// A response body that fails when the origin pauses longer than the
-/// between-bytes timeout, as wasmtime-wasi-http's own sender does.
+/// between-bytes timeout, as wasmtime-wasi-http's own sender does, and
+/// keeps what its request holds until it ends.
 struct TimedBody {
     incoming: hyper::body::Incoming,
     timeout: tokio::time::Interval,
+    _held: Box<dyn Send>,
 }
 
 impl http_body::Body for TimedBody {
@@ -182,35 +194,6 @@ impl http_body::Body for TimedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::Body::size_hint(&self.incoming)
-    }
-}
-
-/// A response body that holds something (the request's places under the
-/// caps) until it is read to its end or dropped.
-pub(crate) struct Holding<T> {
-    /// The answer's body.
-    pub body: WasiBody,
-    /// Released with the body.
-    pub _places: T,
-}
-
-impl<T: Unpin> http_body::Body for Holding<T> {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 

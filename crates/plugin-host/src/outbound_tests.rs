@@ -65,15 +65,20 @@ fn certificate(alpn: &[&[u8]]) -> (Arc<rustls::ServerConfig>, rustls::RootCertSt
     (Arc::new(config), roots)
 }
 
+/// A body-less GET of `url`.
+fn get(url: &str) -> http::Request<WasiBody> {
+    http::Request::get(url)
+        .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
+        .unwrap()
+}
+
 /// Sends `n` requests one after another; the versions the server saw.
 async fn send(client: &Outbound, url: &str, n: usize) -> Vec<String> {
     let mut versions = Vec::new();
     for _ in 0..n {
-        let request = http::Request::get(url)
-            .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
-            .unwrap();
+        let request = get(url);
         let response = client
-            .send(request, Duration::from_secs(5), Duration::from_secs(5))
+            .send(request, Duration::from_secs(5), Duration::from_secs(5), ())
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -117,11 +122,9 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     let (config, _) = certificate(&[b"http/1.1"]);
     let addr = server(Some(config)).await;
     let client = Outbound::new(4, Duration::from_secs(5));
-    let request = http::Request::get(format!("https://127.0.0.1:{}/", addr.port()))
-        .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
-        .unwrap();
+    let request = get(&format!("https://127.0.0.1:{}/", addr.port()));
     let err = client
-        .send(request, Duration::from_secs(5), Duration::from_secs(5))
+        .send(request, Duration::from_secs(5), Duration::from_secs(5), ())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Tls(_)), "{err:?}");
@@ -134,11 +137,9 @@ async fn a_refused_connection_is_a_connect_error() {
         listener.local_addr().unwrap()
     };
     let client = Outbound::new(4, Duration::from_secs(5));
-    let request = http::Request::get(format!("http://{addr}/"))
-        .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
-        .unwrap();
+    let request = get(&format!("http://{addr}/"));
     let err = client
-        .send(request, Duration::from_secs(5), Duration::from_secs(5))
+        .send(request, Duration::from_secs(5), Duration::from_secs(5), ())
         .await
         .unwrap_err();
     match err {

@@ -67,7 +67,7 @@ impl Pending {
     }
 
     /// Compiles the missing artifacts now.
-    pub fn run(self) {
+    fn run(self) {
         for component in &self.missing {
             if let Err(err) = cache::compile_into(
                 &self.engine,
