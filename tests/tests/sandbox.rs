@@ -323,6 +323,19 @@ fn the_second_start_loads_the_compiled_component_from_the_cache() {
 
 #[test]
 fn one_call_cannot_hold_more_than_its_share_of_connections() {
+    fan_out_is_capped_and_answered(false);
+}
+
+/// A guest that takes its answers in another order than the host sent its
+/// requests still gets them all: a place under the caps is held while a
+/// request waits for its answer's head, not while that answer waits for the
+/// guest (which, over the cap, would leave the awaited request without one).
+#[test]
+fn a_call_waiting_on_its_requests_last_first_gets_every_answer() {
+    fan_out_is_capped_and_answered(true);
+}
+
+fn fan_out_is_capped_and_answered(reverse: bool) {
     use cordon_e2e::holding::HoldingServer;
     use cordon_plugin_harness::{Harness, Target};
     let server = HoldingServer::start();
@@ -335,6 +348,7 @@ fn one_call_cannot_hold_more_than_its_share_of_connections() {
         .call("fan-out", &target)
         .param("url", &server.url)
         .param("count", "40")
+        .param("reverse", if reverse { "true" } else { "false" })
         .send();
     assert_eq!(called.expect_ok().detail, "40 of 40 answered");
     assert_eq!(server.answered(), 40);

@@ -137,18 +137,21 @@ impl WasiHttpHooks for HttpGuard {
         };
         let (in_call, grant) = (self.in_call.clone(), self.grant.clone());
         Box::new(async move {
-            // A place under both caps, held until the exchange is over (its
-            // answer read or dropped), so neither one call nor one plugin can
-            // use more connections than its share.
+            // A place under both caps, held until the answer's head arrives,
+            // so neither one call nor one plugin has more requests waiting on
+            // providers than its share. It is not held while the guest reads
+            // the body: a guest may wait on its requests in any order, and a
+            // place kept by an answer it has not taken yet would leave the
+            // request it waits on without one (a deadlock its time limit
+            // would end). Unread answers are bounded by the guest's own
+            // resource table; idle connections by the pool.
             let places = (
                 in_call.acquire_owned().await,
                 grant.outbound.clone().acquire_owned().await,
             );
             let started = Instant::now();
-            let result = grant
-                .http
-                .send(request, first_byte, between_bytes, places)
-                .await;
+            let result = grant.http.send(request, first_byte, between_bytes).await;
+            drop(places);
             record.duration_ms = started.elapsed().as_millis() as u64;
             match &result {
                 Ok(response) => record.status = Some(response.status().as_u16()),

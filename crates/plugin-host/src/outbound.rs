@@ -75,15 +75,13 @@ impl Outbound {
 
     /// Sends `request` (an absolute URI) on a pooled connection; the answer
     /// must start within `first_byte`, and its body may pause at most
-    /// `between_bytes` between frames. `held` (the request's places under
-    /// the caps) lives as long as the answer's body: until it is read to
-    /// its end or dropped, when the connection goes back to the pool.
+    /// `between_bytes` between frames. The connection goes back to the pool
+    /// when the body is read to its end or dropped.
     pub(crate) async fn send(
         &self,
         request: http::Request<WasiBody>,
         first_byte: Duration,
         between_bytes: Duration,
-        held: impl Send + 'static,
     ) -> Result<http::Response<WasiBody>, Error> {
         use http_body_util::BodyExt;
         let response = match tokio::time::timeout(first_byte, self.client.request(request)).await {
@@ -94,14 +92,7 @@ impl Outbound {
         // Tokio panics on a zero interval.
         let mut timeout = tokio::time::interval(between_bytes.max(Duration::from_nanos(1)));
         timeout.reset();
-        Ok(response.map(|incoming| {
-            TimedBody {
-                incoming,
-                timeout,
-                _held: Box::new(held),
-            }
-            .boxed_unsync()
-        }))
+        Ok(response.map(|incoming| TimedBody { incoming, timeout }.boxed_unsync()))
     }
 }
 
@@ -155,12 +146,10 @@ fn copy_io(err: &std::io::Error) -> std::io::Error {
 }
 
 /// A response body that fails when the origin pauses longer than the
-/// between-bytes timeout, as wasmtime-wasi-http's own sender does, and
-/// keeps what its request holds until it ends.
+/// between-bytes timeout, as wasmtime-wasi-http's own sender does.
 struct TimedBody {
     incoming: hyper::body::Incoming,
     timeout: tokio::time::Interval,
-    _held: Box<dyn Send>,
 }
 
 impl http_body::Body for TimedBody {

@@ -78,7 +78,7 @@ async fn send(client: &Outbound, url: &str, n: usize) -> Vec<String> {
     for _ in 0..n {
         let request = get(url);
         let response = client
-            .send(request, Duration::from_secs(5), Duration::from_secs(5), ())
+            .send(request, Duration::from_secs(5), Duration::from_secs(5))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -124,7 +124,7 @@ async fn an_untrusted_certificate_is_a_tls_error() {
     let client = Outbound::new(4, Duration::from_secs(5));
     let request = get(&format!("https://127.0.0.1:{}/", addr.port()));
     let err = client
-        .send(request, Duration::from_secs(5), Duration::from_secs(5), ())
+        .send(request, Duration::from_secs(5), Duration::from_secs(5))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Tls(_)), "{err:?}");
@@ -139,7 +139,7 @@ async fn a_refused_connection_is_a_connect_error() {
     let client = Outbound::new(4, Duration::from_secs(5));
     let request = get(&format!("http://{addr}/"));
     let err = client
-        .send(request, Duration::from_secs(5), Duration::from_secs(5), ())
+        .send(request, Duration::from_secs(5), Duration::from_secs(5))
         .await
         .unwrap_err();
     match err {

@@ -73,10 +73,11 @@ impl Provider for Misbehave {
             .action(
                 action(
                     "fan-out",
-                    "starts `count` GET requests to `url` at once, then waits for all",
+                    "starts `count` GET requests to `url` at once, then waits for each in turn (last first with `reverse`)",
                 )
                 .param("url", true, "http://HOST:PORT")
-                .param("count", true, "how many"),
+                .param("count", true, "how many")
+                .param("reverse", false, "`true`: wait for the last request first"),
             )
             .action(action("panic", "panics"))
             .build()
@@ -163,7 +164,8 @@ impl Provider for Misbehave {
             "fan-out" => {
                 let url = request.require_param("url")?;
                 let count: usize = request.require_param("count")?.parse().unwrap_or(1);
-                let answered = fan_out(url, count);
+                let reverse = request.param("reverse") == Some("true");
+                let answered = fan_out(url, count, reverse);
                 Outcome::applied(format!("{answered} of {count} answered")).done()
             }
             "panic" => panic!("misbehave plugin panicked on purpose"),
@@ -199,8 +201,9 @@ fn leaked_secret() -> Option<String> {
 }
 
 /// Starts `count` requests before waiting for any (wasi:http `handle` sends
-/// at once), so the host sees them all in flight together.
-fn fan_out(url: &str, count: usize) -> usize {
+/// at once), so the host sees them all in flight together; then takes their
+/// answers one by one, in the order sent or, with `reverse`, last first.
+fn fan_out(url: &str, count: usize, reverse: bool) -> usize {
     use wasip2::http::outgoing_handler::handle;
     use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
     let authority = url.trim_start_matches("http://").trim_end_matches('/');
@@ -216,6 +219,9 @@ fn fan_out(url: &str, count: usize) -> usize {
             let _ = OutgoingBody::finish(body, None);
             pending.push(future);
         }
+    }
+    if reverse {
+        pending.reverse();
     }
     pending
         .into_iter()
