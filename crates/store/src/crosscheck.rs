@@ -309,7 +309,7 @@ mod tests {
             history(&store).await;
         }
         {
-            let db = crate::sled_backend::sled_config(&dir).open().unwrap();
+            let db = sled::open(&dir).unwrap();
             let actions = db.open_tree("actions").unwrap();
             let key = b"run-1/k1";
             let mut bytes = actions.get(key).unwrap().unwrap().to_vec();

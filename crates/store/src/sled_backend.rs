@@ -25,38 +25,6 @@ const HEAD_KEY: &[u8] = b"audit.head";
 /// The most memory sled's page cache may hold.
 const STORE_CACHE_BYTES: u64 = 32 << 20;
 
-/// zstd level for new stores: records are JSON, repetitive across actions;
-/// level 3 takes about a third of their bytes for little CPU.
-const COMPRESSION_LEVEL: i32 = 3;
-
-/// Whether the store at `path` compresses its pages: as recorded in its
-/// `conf` file when it exists (sled refuses to open a store with another
-/// setting than it was created with, and stores created before compression
-/// keep working uncompressed), and yes for a new one.
-fn compresses(path: &Path) -> bool {
-    // The file is text followed by a checksum.
-    match std::fs::read(path.join("conf")) {
-        Ok(conf) => conf
-            .windows(b"use_compression: true".len())
-            .any(|w| w == b"use_compression: true"),
-        Err(_) => true,
-    }
-}
-
-/// sled's configuration for the store at `path`.
-pub(crate) fn sled_config(path: &Path) -> sled::Config {
-    sled::Config::new()
-        .path(path)
-        // Durability comes from explicit flushes; no background flusher needed.
-        .flush_every_ms(None)
-        // sled keeps pages it wrote in its cache (1 GiB by default), so
-        // a run's memory would grow with its records; what a run reads
-        // back fits in far less.
-        .cache_capacity(STORE_CACHE_BYTES)
-        .use_compression(compresses(path))
-        .compression_factor(COMPRESSION_LEVEL)
-}
-
 /// The sled store.
 pub struct SledStore {
     db: sled::Db,
@@ -143,15 +111,24 @@ impl SledStore {
 
     /// Opens (or creates) the store, making flushes durable as `sync` says.
     pub fn open_with(path: &Path, sync: SyncMode) -> Result<SledStore, StoreError> {
-        let db = sled_config(path).open().map_err(|err| match &err {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::Locked(path.to_path_buf())
-            }
-            _ => StoreError::Open {
-                path: path.to_path_buf(),
-                message: err.to_string(),
-            },
-        })?;
+        let db = sled::Config::new()
+            .path(path)
+            // Durability comes from explicit flushes; no background flusher needed.
+            .flush_every_ms(None)
+            // sled keeps pages it wrote in its cache (1 GiB by default), so
+            // a run's memory would grow with its records; what a run reads
+            // back fits in far less.
+            .cache_capacity(STORE_CACHE_BYTES)
+            .open()
+            .map_err(|err| match &err {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(path.to_path_buf())
+                }
+                _ => StoreError::Open {
+                    path: path.to_path_buf(),
+                    message: err.to_string(),
+                },
+            })?;
         let trees = Trees {
             runs: db.open_tree("runs")?,
             actions: db.open_tree("actions")?,
@@ -522,5 +499,108 @@ fn failpoint() -> Option<u64> {
 }
 
 #[cfg(test)]
-#[path = "sled_tests.rs"]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::StoreExt;
+    use crate::conformance::sample_run as run;
+
+    #[tokio::test]
+    async fn commits_survive_reopening() {
+        let dir = tempdir();
+        {
+            let store = SledStore::open(&dir).unwrap();
+            store
+                .commit(Batch::new().run(&run("b", 2)).run(&run("a", 1)))
+                .await
+                .unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        let ids: Vec<_> = store
+            .runs()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn the_sled_store_passes_the_conformance_suite() {
+        crate::conformance::run_all(|| {
+            std::sync::Arc::new(SledStore::open(&tempdir()).unwrap()) as std::sync::Arc<dyn Store>
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_cut_short_after_its_journal_entry_is_completed_on_reopen() {
+        use crate::conformance::sample_action;
+        use cordon_types::{AuditEntry, AuditEvent};
+        let event = |n: u32| {
+            AuditEntry::new(AuditEvent::GrantRevoked {
+                grant: format!("grant-{n}"),
+                from: "someone".into(),
+            })
+        };
+        let dir = tempdir();
+        {
+            let store = SledStore::open(&dir).unwrap();
+            store
+                .commit(Batch::new().run(&run("a", 1)).audit(event(1)))
+                .await
+                .unwrap();
+            // As if the process died while applying the next batch: its
+            // journal entry and only its first write reached the disk.
+            let batch = Batch::new()
+                .action(&sample_action("a", "k", 0))
+                .audit(event(2))
+                .audit(event(3));
+            let tail = store.tail.lock().unwrap();
+            let (writes, _, _) = store.writes(&tail, &batch).unwrap();
+            store
+                .trees
+                .journal
+                .insert(0u64.to_be_bytes(), writes.encode())
+                .unwrap();
+            let (tree, key, value) = writes.iter().next().unwrap();
+            store.trees.tree(tree).insert(key, value).unwrap();
+            drop(tail);
+            store.flush_blocking().unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        assert!(
+            store.trees.journal.is_empty(),
+            "the entry is applied and removed"
+        );
+        assert_eq!(
+            store.action("a", "k").unwrap(),
+            Some(sample_action("a", "k", 0))
+        );
+        assert_eq!(store.audit_head().unwrap().map(|h| h.seq), Some(3));
+        let verified = store.verify_audit().unwrap();
+        assert_eq!((verified.records, verified.first_break), (3, None));
+        // Writing goes on from the recovered chain.
+        store.commit(Batch::new().audit(event(4))).await.unwrap();
+        assert_eq!(store.audit_head().unwrap().map(|h| h.seq), Some(4));
+        assert_eq!(store.verify_audit().unwrap().first_break, None);
+    }
+
+    #[test]
+    fn a_second_opener_gets_a_clear_error() {
+        let dir = tempdir();
+        let _first = SledStore::open(&dir).unwrap();
+        // sled's lock is per process and file; a second open in the same
+        // process also fails, as a second process would.
+        match SledStore::open(&dir) {
+            Err(StoreError::Locked(path)) => assert_eq!(path, dir),
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("second open succeeded"),
+        }
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cordon-store-test-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
