@@ -107,8 +107,98 @@ pub fn load(
 fn store(dir: &Path, path: &Path, compiled: &[u8]) -> std::io::Result<()> {
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
+    sweep_stale(dir);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, compiled)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Removes temporary files that writers which are no longer running left
+/// behind (a process that exits mid-compile, in the background tier or
+/// killed): `NAME.tmp<pid>-<n>` older than a minute whose `pid` is not a
+/// live process. A writer renames its file a moment after creating it, so
+/// the minute also spares a live writer in another pid namespace sharing the
+/// folder; where liveness cannot be told (no `/proc`), only files older than
+/// an hour go.
+fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(pid) = writer_pid(&path) else {
+            continue;
+        };
+        if pid == std::process::id() || writer_may_be_running(pid, &path) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!(path = %path.display(), "removed a stale temporary artifact"),
+            Err(err) => {
+                tracing::debug!(path = %path.display(), "cannot remove a stale temporary artifact: {err}")
+            }
+        }
+    }
+}
+
+/// The writer's pid in a temporary file's name (`….tmp<pid>-<n>`).
+fn writer_pid(path: &Path) -> Option<u32> {
+    let extension = path.extension()?.to_str()?;
+    let (pid, n) = extension.strip_prefix("tmp")?.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+fn writer_may_be_running(pid: u32, path: &Path) -> bool {
+    let age = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    let older_than = |secs| age.is_some_and(|age| age >= std::time::Duration::from_secs(secs));
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() {
+        return !older_than(60) || proc.join(pid.to_string()).exists();
+    }
+    !older_than(3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_removes_temporary_files_of_writers_that_are_gone() {
+        let dir = std::env::temp_dir().join(format!("cordon-cache-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Above Linux's largest pid (2^22), so no such process runs.
+        let gone = dir.join("abc-0123-optimizing.tmp4194999-0");
+        let just_written = dir.join("abc-0123-optimizing.tmp4194998-0");
+        let ours = dir.join(format!("abc-0123-optimizing.tmp{}-7", std::process::id()));
+        let other = dir.join("notes.txt");
+        let two_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        for file in [&gone, &just_written, &ours, &other] {
+            let written = std::fs::File::create(file).unwrap();
+            if file != &just_written {
+                written.set_modified(two_minutes_ago).unwrap();
+            }
+        }
+        store(&dir, &dir.join("def-0123-baseline.cwasm"), b"code").unwrap();
+        assert!(!gone.exists(), "a dead writer's file is removed");
+        assert!(ours.exists(), "a live writer's file is kept");
+        assert!(
+            just_written.exists(),
+            "a file younger than a minute is kept"
+        );
+        assert!(other.exists(), "other files are left alone");
+        assert_eq!(
+            std::fs::read(dir.join("def-0123-baseline.cwasm")).unwrap(),
+            b"code"
+        );
+        assert_eq!(writer_pid(Path::new("a-b-c.tmp12-3")), Some(12));
+        assert_eq!(writer_pid(Path::new("a-b-c.cwasm")), None);
+        assert_eq!(writer_pid(Path::new("a-b-c.tmpx-3")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
