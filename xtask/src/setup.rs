@@ -23,24 +23,45 @@ pub fn oidc_provider() -> PathBuf {
 /// Debian's packages of the headless browser the console tests drive.
 const BROWSER_PACKAGES: &[&str] = &["chromium", "chromium-driver"];
 
-/// Installs the wasm target, the venv, the test OpenID provider and the
-/// headless browser, unless they are there already.
+/// Debian's PostgreSQL server, which the PostgreSQL store's tests start
+/// (`initdb` into a temporary folder, a loopback port; see
+/// `cordon_store_postgres::testing`).
+const POSTGRES_PACKAGES: &[&str] = &["postgresql"];
+
+/// Installs the wasm target, the venv, the test OpenID provider, the
+/// headless browser and PostgreSQL, unless they are there already.
 pub fn run() -> Result<()> {
     wasm_target()?;
     python_venv()?;
     node_modules()?;
-    browser()
+    debian_packages()
 }
 
-/// Debian's chromium and chromedriver, from the distribution's packages
-/// (as root, or through sudo).
-fn browser() -> Result<()> {
-    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+/// Whether Debian's PostgreSQL server binaries are installed.
+fn postgres_installed() -> bool {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|version| version.path().join("bin/initdb").exists())
+}
+
+/// Debian's chromium, chromedriver and PostgreSQL, from the distribution's
+/// packages (as root, or through sudo).
+fn debian_packages() -> Result<()> {
+    let mut missing: Vec<&str> = Vec::new();
+    if !(Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists()) {
+        missing.extend(BROWSER_PACKAGES);
+    }
+    if !postgres_installed() {
+        missing.extend(POSTGRES_PACKAGES);
+    }
+    if missing.is_empty() {
         return Ok(());
     }
     println!(
-        "==> installing the headless browser for the console tests (apt-get install {})",
-        BROWSER_PACKAGES.join(" ")
+        "==> installing the headless browser and PostgreSQL for the tests (apt-get install {})",
+        missing.join(" ")
     );
     let root = Command::new("id")
         .arg("-u")
@@ -56,12 +77,12 @@ fn browser() -> Result<()> {
         };
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         crate::run(&mut command).context(
-            "installing Debian's chromium and chromium-driver needs apt-get as root (or sudo)",
+            "installing Debian's chromium, chromium-driver and postgresql needs apt-get as root (or sudo)",
         )
     };
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq"];
-    install.extend(BROWSER_PACKAGES);
+    install.extend(missing);
     apt(&install)
 }
 

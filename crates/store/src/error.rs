@@ -37,6 +37,15 @@ pub enum StoreError {
     AuditUnavailable(String),
 }
 
+impl StoreError {
+    /// Whether the store failed in a way that may pass (it could not be
+    /// reached or written just now), so the same work can be tried again
+    /// later; the other errors will not change by waiting.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Io(_) | StoreError::AuditUnavailable(_))
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(err: sled::Error) -> StoreError {
         StoreError::Io(err.to_string())

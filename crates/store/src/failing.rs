@@ -4,7 +4,7 @@ use crate::audit::Head;
 use crate::batch::{Batch, LedgerCounts, LedgerKey};
 use crate::{Store, StoreError, StoreFuture};
 use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// An operation a [`FailingStore`] can be told to fail.
@@ -28,10 +28,11 @@ pub enum Op {
     Write,
 }
 
-/// Wraps a store; every operation in the failing set returns an I/O error.
+/// Wraps a store; every operation in the failing set returns an I/O error
+/// (which may pass) or a corrupt-record error (which will not).
 pub struct FailingStore {
     inner: Arc<dyn Store>,
-    failing: Mutex<BTreeSet<Op>>,
+    failing: Mutex<BTreeMap<Op, bool>>,
 }
 
 impl FailingStore {
@@ -39,13 +40,18 @@ impl FailingStore {
     pub fn new(inner: Arc<dyn Store>) -> FailingStore {
         FailingStore {
             inner,
-            failing: Mutex::new(BTreeSet::new()),
+            failing: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Makes `op` fail from now on.
+    /// Makes `op` fail from now on, as a store that cannot be reached.
     pub fn fail(&self, op: Op) {
-        self.failing.lock().expect("failing set").insert(op);
+        self.failing.lock().expect("failing set").insert(op, false);
+    }
+
+    /// Makes `op` fail from now on, as a store holding an unreadable record.
+    pub fn corrupt(&self, op: Op) {
+        self.failing.lock().expect("failing set").insert(op, true);
     }
 
     /// Makes `op` succeed again.
@@ -54,10 +60,13 @@ impl FailingStore {
     }
 
     fn check(&self, op: Op) -> Result<(), StoreError> {
-        if self.failing.lock().expect("failing set").contains(&op) {
-            Err(StoreError::Io(format!("injected failure ({op:?})")))
-        } else {
-            Ok(())
+        match self.failing.lock().expect("failing set").get(&op) {
+            None => Ok(()),
+            Some(false) => Err(StoreError::Io(format!("injected failure ({op:?})"))),
+            Some(true) => Err(StoreError::Corrupt {
+                key: format!("{op:?}"),
+                message: format!("injected failure ({op:?})"),
+            }),
         }
     }
 }

@@ -21,7 +21,7 @@ mod disk_sync;
 mod error;
 pub mod failing;
 mod journal;
-mod ledger;
+pub mod ledger;
 mod memory;
 mod sled_backend;
 
