@@ -98,6 +98,10 @@ fn decide(ctx: &RunContext, record: &mut ActionRecord) -> Result<Decision, Store
             let snapshot = record.clone();
             prepared.record(ctx.store.as_ref(), now_ms(), &mut |d| decided(d, &snapshot))
         }
+        // The store cannot be reached now: nothing is decided or run; the
+        // run stops with the error and this action is decided when it
+        // continues.
+        Err(DecisionError::Store(err)) if err.is_transient() => Err(err),
         Err(DecisionError::Store(err)) => {
             tracing::warn!(target = %record.target, "authority could not decide, denying: {err}");
             let decision = Decision::Denied {

@@ -327,6 +327,7 @@ impl Engine {
             claims: Mutex::new(HashMap::new()),
             next_seq: AtomicU64::new(next_seq),
             aborted: AtomicBool::new(aborted),
+            store_failed: AtomicBool::new(false),
             gates: self.gates.clone(),
             stopping: self.stopping.clone(),
             sources_lock: tokio::sync::Mutex::new(()),
@@ -481,6 +482,10 @@ pub(crate) struct RunContext {
     next_seq: AtomicU64,
     /// Set when an `on_failure = "abort"` step failed: no new action starts.
     aborted: AtomicBool,
+    /// Set when a store operation failed: this execution records nothing
+    /// more and stops as if the engine stopped, so that what is left runs
+    /// when the run continues (nothing is settled as skipped for it).
+    store_failed: AtomicBool,
     gates: Arc<Gates>,
     /// Set when the engine stops starting actions ([`Engine::stop_starting`]).
     stopping: Arc<AtomicBool>,
@@ -495,9 +500,10 @@ impl RunContext {
         }
     }
 
-    /// Whether the engine stops starting actions.
+    /// Whether this execution stops starting actions: the engine stops, or
+    /// the store failed under it.
     fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
+        self.stopping.load(Ordering::SeqCst) || self.store_failed.load(Ordering::SeqCst)
     }
 
     fn seq(&self) -> u64 {

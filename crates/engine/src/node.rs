@@ -118,8 +118,9 @@ pub(super) async fn run_all(ctx: Arc<RunContext>, plan: Plan) -> Result<(), Stor
                     Ok(())
                 }
                 Err(err) => {
-                    // Stop starting actions; the run stays resumable.
-                    ctx.aborted.store(true, Ordering::SeqCst);
+                    // Stop starting actions, settling nothing; the run
+                    // stays resumable.
+                    ctx.store_failed.store(true, Ordering::SeqCst);
                     let _ = done.send(Some(NodeResult::not_succeeded()));
                     Err(err)
                 }

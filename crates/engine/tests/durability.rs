@@ -239,7 +239,7 @@ async fn a_run_dropped_mid_call_resumes_only_what_was_not_finished() {
 }
 
 #[tokio::test]
-async fn a_decision_the_authority_cannot_read_for_denies_without_calling() {
+async fn a_decision_whose_records_are_unreadable_denies_without_calling() {
     // `None`: the control case, nothing fails and the action runs.
     for op in [None, Some(Op::Grants), Some(Op::Incidents)] {
         let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
@@ -251,7 +251,7 @@ async fn a_decision_the_authority_cannot_read_for_denies_without_calling() {
             None,
         );
         if let Some(op) = op {
-            failing.fail(op);
+            failing.corrupt(op);
         }
         let run = h
             .run(
@@ -286,34 +286,54 @@ async fn a_decision_the_authority_cannot_read_for_denies_without_calling() {
     }
 }
 
+/// A store that cannot be reached while a decision is read for (the ledger,
+/// the grants, the incidents) decides nothing and calls nothing: the run
+/// stops with the error, and continues once the store is back.
 #[tokio::test]
-async fn a_ledger_that_cannot_be_read_stops_the_run_resumably_and_calls_nothing() {
-    let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
-    let store: Arc<dyn Store> = failing.clone();
-    let h = Harness::with(
-        FakePlugins::standard(4),
-        store.clone(),
-        authority(store.clone()),
-        None,
-    );
-    failing.fail(Op::Ledger);
-    let result = h
-        .try_run(
-            DEACTIVATE,
-            signal(None, vec![key("AK1", "a")]),
-            false,
-            "automation:nhi",
-        )
-        .await;
-    assert!(matches!(result, Err(EngineError::Store(_))), "{result:?}");
-    assert!(h.fake.executes().is_empty());
-    let run = store.runs().unwrap().pop().expect("the run was recorded");
-    assert_eq!(run.status, RunStatus::Running);
+async fn an_unreachable_store_stops_the_run_resumably_and_calls_nothing() {
+    for op in [Op::Ledger, Op::Grants, Op::Incidents] {
+        let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::new())));
+        let store: Arc<dyn Store> = failing.clone();
+        let h = Harness::with(
+            FakePlugins::standard(4),
+            store.clone(),
+            authority(store.clone()),
+            None,
+        );
+        failing.fail(op);
+        let result = h
+            .try_run(
+                DEACTIVATE,
+                signal(Some("INC-7"), vec![key("AK1", "a")]),
+                false,
+                "automation:nhi",
+            )
+            .await;
+        assert!(
+            matches!(&result, Err(EngineError::Store(err)) if err.is_transient()),
+            "{op:?}: {result:?}"
+        );
+        assert!(h.fake.executes().is_empty(), "{op:?}");
+        let run = store.runs().unwrap().pop().expect("the run was recorded");
+        assert_eq!(run.status, RunStatus::Running, "{op:?}");
+        assert!(
+            store
+                .actions(&run.run_id)
+                .unwrap()
+                .iter()
+                .all(|a| a.decision.is_none()),
+            "{op:?}: nothing was decided"
+        );
 
-    failing.heal(Op::Ledger);
-    let resumed = h.resume(&run.run_id).await;
-    assert_eq!(resumed.status, RunStatus::Completed);
-    assert_eq!(h.fake.calls_of("deactivate-access-key", "AK1").len(), 1);
+        failing.heal(op);
+        let resumed = h.resume(&run.run_id).await;
+        assert_eq!(resumed.status, RunStatus::Completed, "{op:?}");
+        assert_eq!(
+            h.fake.calls_of("deactivate-access-key", "AK1").len(),
+            1,
+            "{op:?}"
+        );
+    }
 }
 
 /// Runs ABORTING to completion, then rewrites the store as if the process

@@ -182,6 +182,29 @@ impl From<cordon_store::StoreError> for Problem {
             cordon_store::StoreError::NoSuchRun(id) => {
                 Problem::not_found(format!("no run with id `{}`", id.escape_debug()))
             }
+            // The store cannot be reached or written now: the caller (a
+            // detector's delivery, a person) retries, as it would any 503.
+            error if error.is_transient() => {
+                tracing::warn!("request refused, the store is unavailable: {error}");
+                let mut problem = Problem::unavailable(format!(
+                    "the store is unavailable, so this request was not carried out; \
+                     retry later ({error})"
+                ));
+                problem.retry_after = Some(STORE_RETRY_AFTER_S);
+                problem
+            }
+            other => Problem::internal(other),
+        }
+    }
+}
+
+/// What a 503 for an unavailable store asks callers to wait, in seconds.
+const STORE_RETRY_AFTER_S: u64 = 5;
+
+impl From<cordon_engine::EngineError> for Problem {
+    fn from(error: cordon_engine::EngineError) -> Problem {
+        match error {
+            cordon_engine::EngineError::Store(error) => Problem::from(error),
             other => Problem::internal(other),
         }
     }

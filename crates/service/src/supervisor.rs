@@ -10,6 +10,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// How long a run the store failed under waits before it continues; the
+/// wait doubles up to [`LAST_STORE_RETRY`] while the store stays away.
+const FIRST_STORE_RETRY: Duration = Duration::from_millis(250);
+/// The longest wait between tries of a run the store fails under.
+const LAST_STORE_RETRY: Duration = Duration::from_secs(10);
+
 /// Executes runs in the background.
 pub struct Supervisor {
     engine: Arc<Engine>,
@@ -56,11 +62,29 @@ impl Supervisor {
         let run_id = run_id.to_string();
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.spawn(async move {
+            let mut pause = FIRST_STORE_RETRY;
             loop {
                 match this.engine.resume(&run_id).await {
                     Ok(_) | Err(EngineError::Finished(_)) => {}
+                    // The store went away mid-run: what was recorded stays
+                    // recorded; the run continues from it once the store
+                    // is back (each action's intent is durable before its
+                    // call, so nothing is applied twice).
+                    Err(EngineError::Store(err))
+                        if err.is_transient() && !this.engine.is_stopping() =>
+                    {
+                        tracing::warn!(
+                            run_id = %run_id,
+                            "run paused, the store is unavailable; trying again in {} ms: {err}",
+                            pause.as_millis()
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(LAST_STORE_RETRY);
+                        continue;
+                    }
                     Err(err) => tracing::error!(run_id = %run_id, "run stopped: {err}"),
                 }
+                pause = FIRST_STORE_RETRY;
                 let mut active = this.active.lock().unwrap_or_else(|e| e.into_inner());
                 match active.get_mut(&run_id) {
                     Some(again) if *again && !this.engine.is_stopping() => *again = false,

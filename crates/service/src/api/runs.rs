@@ -270,7 +270,7 @@ async fn start(
                 .collect()
         })
         .await
-        .map_err(Problem::internal)?;
+        .map_err(Problem::from)?;
     if !dry_run {
         *open = Some(run.run_id.clone());
     }
@@ -516,7 +516,7 @@ pub async fn restore(
         .engine
         .begin_restore(plan, caller.name().to_string())
         .await
-        .map_err(Problem::internal)?;
+        .map_err(Problem::from)?;
     state.supervisor.execute(&restore_run.run_id);
     Ok((
         StatusCode::ACCEPTED,
