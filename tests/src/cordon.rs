@@ -122,6 +122,7 @@ pub struct Workspace {
     env: Vec<(String, String)>,
     cache: PathBuf,
     models: String,
+    store: String,
 }
 
 impl Default for Workspace {
@@ -140,6 +141,7 @@ impl Workspace {
             env: Vec::new(),
             cache: super::workspace_root().join("target/e2e-component-cache"),
             models: String::new(),
+            store: "[store]\npath = \"cordon-data\"\n".into(),
         }
     }
 
@@ -170,6 +172,14 @@ impl Workspace {
             .push_str("[inventory]\npath = \"inventory.toml\"\n");
     }
 
+    /// Keeps state in the PostgreSQL database at `url` in configs written
+    /// after this call (the URL reaches `cordon` through the environment
+    /// variable `CORDON_STORE_URL`, never the config file).
+    pub fn postgres(&mut self, url: &str) {
+        self.env("CORDON_STORE_URL", url);
+        self.store = "[store]\nbackend = \"postgres\"\nurl = \"env:CORDON_STORE_URL\"\n".into();
+    }
+
     /// Adds this TOML (e.g. a `[server]` section) to configs written after
     /// this call.
     pub fn config_extra(&mut self, toml: &str) {
@@ -180,7 +190,8 @@ impl Workspace {
     /// Writes `cordon.toml` with these plugins.
     pub fn write_config(&self, plugins: &[PluginEntry]) -> PathBuf {
         let mut text = format!(
-            "[store]\npath = \"cordon-data\"\n[cache]\npath = {:?}\n{}\n",
+            "{}[cache]\npath = {:?}\n{}\n",
+            self.store,
             self.cache.display().to_string(),
             self.models
         );

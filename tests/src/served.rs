@@ -4,8 +4,8 @@
 use crate::cordon::Workspace;
 use crate::server::Server;
 use crate::sims::{self, Sim, VAULT_ROOT_TOKEN};
-use cordon_sim::vault::VaultState;
-use serde_json::Value;
+use cordon_sim::vault::{TokenSpec, VaultConfig, VaultState};
+use serde_json::{Value, json};
 
 /// The authority model of the service tests: team nhi (nadia) may revoke
 /// at once and approves the rest; mallory is in another team; nadia's team
@@ -88,7 +88,21 @@ pub fn served(
     server: &str,
     concurrency: u64,
 ) -> Workspace {
+    served_with(sim, playbook, tokens, server, concurrency, |_| {})
+}
+
+/// [`served`], with `setup` applied before the config is written (e.g.
+/// [`Workspace::postgres`]).
+pub fn served_with(
+    sim: &Sim<VaultState>,
+    playbook: &str,
+    tokens: &Tokens,
+    server: &str,
+    concurrency: u64,
+    setup: impl FnOnce(&mut Workspace),
+) -> Workspace {
     let mut ws = Workspace::new();
+    setup(&mut ws);
     ws.env("VAULT_TOKEN", VAULT_ROOT_TOKEN);
     ws.authority(MODEL);
     ws.write("playbook.toml", playbook);
@@ -135,4 +149,41 @@ pub fn agent_identities(demo: &cordon_sim::vault::fixtures::VaultDemo) -> Value 
         { "provider": "vault", "kind": "token", "id": demo.agent_token_accessor },
         { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id },
     ])
+}
+
+/// `n` fresh tokens at the simulator: their accessors, and the signal
+/// identities naming them.
+pub fn bulk(sim: &Sim<VaultState>, n: usize) -> (Vec<String>, Value) {
+    let accessors: Vec<String> = (0..n)
+        .map(|i| sim.state.seed_token(TokenSpec::new(&format!("bulk-{i}"))))
+        .collect();
+    let identities: Vec<Value> = accessors
+        .iter()
+        .map(|a| json!({ "provider": "vault", "kind": "token", "id": a }))
+        .collect();
+    (accessors, Value::Array(identities))
+}
+
+/// How many of `accessors` the simulator has revoked.
+pub fn revoked(sim: &Sim<VaultState>, accessors: &[String]) -> usize {
+    accessors
+        .iter()
+        .filter(|a| sim.state.token(a).unwrap().revoked)
+        .count()
+}
+
+/// How many revocations the simulator was sent.
+pub fn revocations(sim: &Sim<VaultState>) -> usize {
+    sim.state
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("revoke-accessor"))
+        .count()
+}
+
+/// A Vault simulator answering every request after `latency_ms`.
+pub fn slow_vault(latency_ms: u64) -> Sim<VaultState> {
+    let mut config = VaultConfig::with_root_token(VAULT_ROOT_TOKEN);
+    config.faults.latency_ms = latency_ms;
+    sims::vault_with(config).0
 }

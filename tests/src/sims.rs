@@ -336,7 +336,20 @@ pub fn leaked_tokens_workspace(
     playbook: &str,
     tokens: &LeakedTokens,
 ) -> Workspace {
+    leaked_tokens_workspace_with(plugin, model, playbook, tokens, |_| {})
+}
+
+/// [`leaked_tokens_workspace`], with `setup` applied before the config is
+/// written (e.g. [`Workspace::postgres`]).
+pub fn leaked_tokens_workspace_with(
+    plugin: PluginEntry,
+    model: Option<&str>,
+    playbook: &str,
+    tokens: &LeakedTokens,
+    setup: impl FnOnce(&mut Workspace),
+) -> Workspace {
     let mut ws = workspace(&[], &[("VAULT_TOKEN", VAULT_ROOT_TOKEN)]);
+    setup(&mut ws);
     if let Some(model) = model {
         ws.authority(model);
     }

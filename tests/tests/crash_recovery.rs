@@ -8,10 +8,11 @@
 use cordon_e2e::cordon::{RUN, RUN_JSON, actions_of};
 use cordon_e2e::sims::{
     self, LeakedTokens, VAULT_ROOT_TOKEN, assert_one_action_per_target, leaked_tokens,
-    leaked_tokens_workspace,
+    leaked_tokens_workspace, leaked_tokens_workspace_with,
 };
 use cordon_e2e::wait_for;
 use cordon_sim::Faults;
+use cordon_store_postgres::testing::TempPostgres;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,17 @@ fn a_kill_after_the_revocations_land_but_before_their_answers_still_fences_every
 /// points come from a seed printed on failure.
 #[test]
 fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_everyone() {
+    kill_campaign(None);
+}
+
+/// The kill campaign with the state in a real PostgreSQL.
+#[test]
+fn the_kill_campaign_holds_on_the_postgres_store() {
+    let pg = TempPostgres::start();
+    kill_campaign(Some(&pg.fresh_database()));
+}
+
+fn kill_campaign(postgres: Option<&str>) {
     const N: usize = 300;
     const KILLS: usize = 20;
     let seed = std::time::SystemTime::now()
@@ -122,11 +134,16 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
     config.faults.latency_ms = 2;
     let (sim, _) = sims::vault_with(config);
     let leaked = leaked_tokens(&sim.state, "leaked", N);
-    let ws = leaked_tokens_workspace(
+    let ws = leaked_tokens_workspace_with(
         sims::vault_plugin(&sim.url),
         Some(NHI_MAY_REVOKE_AND_QUARANTINE),
         PLAYBOOK,
         &leaked,
+        |ws| {
+            if let Some(url) = postgres {
+                ws.postgres(url);
+            }
+        },
     );
     let LeakedTokens {
         accessors,
@@ -190,7 +207,16 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
     assert_eq!(runs.as_array().unwrap().len(), 1, "seed {seed}: {runs}");
     let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
     let report = ws.cordon(&["runs", "show", &run_id, "--json"]).json();
-    assert_eq!(report["status"], "completed", "seed {seed}");
+    let unfinished: Vec<_> = report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] != "applied")
+        .collect();
+    assert_eq!(
+        report["status"], "completed",
+        "seed {seed}: actions not applied: {unfinished:?}"
+    );
     for (step, wanted) in [("revoke", &accessors), ("fence", &entities)] {
         assert_one_action_per_target(&report, step, wanted, |a| a["status"] == "applied");
     }
@@ -214,6 +240,12 @@ fn twenty_kills_at_random_points_then_resume_and_restore_contain_and_release_eve
         0,
         "seed {seed}: the audit log and the records agree"
     );
+    if postgres.is_some() {
+        assert!(
+            !ws.store_dir().exists(),
+            "nothing was kept in a sled folder"
+        );
+    }
 }
 
 /// Issue 12 item 4: `cordon approve` killed while the approved revocations

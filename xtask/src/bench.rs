@@ -202,8 +202,13 @@ fn per_action() -> Result<()> {
         "id": "bench", "kind": "bench", "source": "bench", "severity": "high",
         "observed_at": "2026-11-28T10:00:00Z", "identities": identities,
     });
+    // PostgreSQL as shipped: every commit's WAL flushed to disk.
+    let pg = cordon_store_postgres::testing::TempPostgres::start_durable();
     let run_noop = |concurrency: u64, sync: &str| -> Result<(f64, f64)> {
-        let ws = Workspace::new();
+        let mut ws = Workspace::new();
+        if sync == "postgres" {
+            ws.postgres(&pg.fresh_database());
+        }
         let config = ws.write_config(&[
             PluginEntry::new("test", "misbehave").limit("concurrency", concurrency)
         ]);
@@ -242,9 +247,10 @@ fn per_action() -> Result<()> {
     for concurrency in [1u64, 16] {
         let (full, baseline) = run_noop(concurrency, "full")?;
         let (range, _) = run_noop(concurrency, "range")?;
-        rows.push((concurrency, full, range, baseline));
+        let (postgres, _) = run_noop(concurrency, "postgres")?;
+        rows.push((concurrency, full, range, postgres, baseline));
     }
-    for (concurrency, per_action, range, baseline) in rows {
+    for (concurrency, per_action, range, postgres, baseline) in rows {
         println!(
             "    concurrency {concurrency:>2}: {ACTIONS} actions, {:7.3} ms per action ({:7.0} actions/s) \
              = {:5.2} x one fsync'd write ({:.3} ms)",
@@ -258,6 +264,12 @@ fn per_action() -> Result<()> {
              sync_file_range alone (sync = \"range\", {:.3} ms per action)",
             per_action / range,
             range
+        );
+        println!(
+            "                    PostgreSQL (one local server, fsync on, one transaction per commit) \
+             costs {:5.2} x sled ({:.3} ms per action)",
+            postgres / per_action,
+            postgres
         );
     }
     Ok(())

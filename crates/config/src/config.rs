@@ -16,10 +16,8 @@ use toml::Spanned;
 pub struct Config {
     /// The config file itself.
     pub path: PathBuf,
-    /// The sled store's folder.
-    pub store_path: PathBuf,
-    /// How far the store's flushes go before a commit counts as durable.
-    pub store_sync: cordon_store::SyncMode,
+    /// Where durable state lives.
+    pub store: StoreConfig,
     /// Where compiled components are cached.
     pub cache_path: PathBuf,
     /// The containment-authority model, if one is configured.
@@ -55,19 +53,100 @@ struct RawFileRef {
     path: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    path: String,
-    #[serde(default)]
-    sync: cordon_store::SyncMode,
+/// Where durable state lives (`[store]`).
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// `backend = "sled"` (the default): the embedded store in a folder.
+    Sled {
+        /// The store's folder (`path`, default `cordon-data`).
+        path: PathBuf,
+        /// How far flushes go before a commit counts as durable (`sync`).
+        sync: cordon_store::SyncMode,
+    },
+    /// `backend = "postgres"`: a PostgreSQL database that replicas share.
+    Postgres {
+        /// Where the database URL is read from (`url`, `env:` or `file:`).
+        url: SecretRef,
+    },
 }
 
-impl Default for RawStore {
-    fn default() -> Self {
-        RawStore {
-            path: "cordon-data".into(),
-            sync: cordon_store::SyncMode::default(),
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default)]
+    backend: Option<Spanned<String>>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    sync: Option<Spanned<cordon_store::SyncMode>>,
+    #[serde(default)]
+    url: Option<Spanned<String>>,
+}
+
+impl RawStore {
+    fn validate(
+        self,
+        source: &SourceFile,
+        base: &Path,
+        errors: &mut InputErrors,
+    ) -> Option<StoreConfig> {
+        let backend = self.backend.as_ref().map(|b| b.get_ref().as_str());
+        match backend {
+            None | Some("sled") => {
+                if let Some(url) = &self.url {
+                    errors.push(source.error_at(
+                        Some(url.span()),
+                        "store.url",
+                        "only the postgres backend has a URL; add `backend = \"postgres\"` or remove it",
+                    ));
+                }
+                let path = self.path.map(Spanned::into_inner);
+                Some(StoreConfig::Sled {
+                    path: base.join(path.as_deref().unwrap_or("cordon-data")),
+                    sync: self.sync.map(Spanned::into_inner).unwrap_or_default(),
+                })
+            }
+            Some("postgres") => {
+                for (field, span) in [
+                    ("path", self.path.as_ref().map(Spanned::span)),
+                    ("sync", self.sync.as_ref().map(Spanned::span)),
+                ] {
+                    if let Some(span) = span {
+                        errors.push(source.error_at(
+                            Some(span),
+                            format!("store.{field}"),
+                            "the postgres backend keeps no files (PostgreSQL makes each commit durable); remove it",
+                        ));
+                    }
+                }
+                let Some(url) = self.url else {
+                    errors.push(source.error_at(
+                        self.backend.as_ref().map(Spanned::span),
+                        "store.url",
+                        "`backend = \"postgres\"` needs `url`, a reference `env:NAME` or `file:PATH` to the database URL",
+                    ));
+                    return None;
+                };
+                match secret_ref(&url, source, base) {
+                    Some(url) => Some(StoreConfig::Postgres { url }),
+                    None => {
+                        errors.push(source.error_at(
+                            Some(url.span()),
+                            "store.url",
+                            "must be a reference `env:NAME` or `file:PATH`, never the URL itself (it holds the password)",
+                        ));
+                        None
+                    }
+                }
+            }
+            Some(other) => {
+                errors.push(source.error_at(
+                    self.backend.as_ref().map(Spanned::span),
+                    "store.backend",
+                    format!("unknown backend `{other}`: must be `sled` or `postgres`"),
+                ));
+                None
+            }
         }
     }
 }
@@ -124,10 +203,13 @@ impl Config {
             }
         }
         let server = raw.server.validate(source, &base, &mut errors.0);
+        let store = raw.store.validate(source, &base, &mut errors);
+        let Some(store) = store else {
+            return Err(errors);
+        };
         errors.into_result(Config {
             path: source.path.clone(),
-            store_path: base.join(raw.store.path),
-            store_sync: raw.store.sync,
+            store,
             cache_path: base.join(raw.cache.path),
             authority_path: raw.authority.map(|a| base.join(a.path)),
             inventory_path: raw.inventory.map(|i| base.join(i.path)),
@@ -289,7 +371,10 @@ limits = {{ timeout_ms = 5000 }}
         .unwrap();
         let aws = config.plugin("aws").unwrap();
         assert_eq!(aws.component, PathBuf::from("/etc/cordon/plugins/aws.wasm"));
-        assert_eq!(config.store_path, PathBuf::from("/etc/cordon/cordon-data"));
+        assert!(matches!(
+            &config.store,
+            StoreConfig::Sled { path, .. } if path == Path::new("/etc/cordon/cordon-data")
+        ));
         assert_eq!(
             aws.allowed_hosts[0].to_string(),
             "https://iam.amazonaws.com:443"
@@ -320,6 +405,39 @@ limits = {{ timeout_ms = 5000 }}
         );
         // The rejected secret reference is not echoed back.
         assert!(!err.to_string().contains("AKIAEXAMPLE"));
+    }
+
+    #[test]
+    fn the_postgres_backend_takes_its_url_by_reference() {
+        let config = parse("[store]\nbackend = \"postgres\"\nurl = \"file:db.url\"\n").unwrap();
+        let StoreConfig::Postgres { url } = &config.store else {
+            panic!("not postgres: {:?}", config.store);
+        };
+        assert_eq!(url.source, SecretSource::File("/etc/cordon/db.url".into()));
+        assert_eq!(url.location, "/etc/cordon/cordon.toml:3:7");
+    }
+
+    #[test]
+    fn bad_store_settings_name_their_field_and_line() {
+        let cases = [
+            (
+                "[store]\nbackend = \"postgres\"\nurl = \"postgres://u:pw@db/cordon\"\n",
+                ("store.url", 3),
+            ),
+            ("[store]\nbackend = \"postgres\"\n", ("store.url", 2)),
+            (
+                "[store]\nbackend = \"postgres\"\nurl = \"env:DB\"\npath = \"x\"\n",
+                ("store.path", 4),
+            ),
+            ("[store]\nurl = \"env:DB\"\n", ("store.url", 2)),
+            ("[store]\nbackend = \"mysql\"\n", ("store.backend", 2)),
+        ];
+        for (text, expected) in cases {
+            let err = parse(text).unwrap_err();
+            let fields: Vec<_> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
+            assert_eq!(fields, [expected], "{text}");
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! What most commands load: the config, the store, the decision point and
 //! the plugins.
 
-use crate::config::Config;
+use crate::config::{Config, StoreConfig};
 use cordon_authority::{AllowAll, Authority, AuthorityModel, DecisionPoint, Inventory};
 use cordon_engine::Engine;
 use cordon_input::InputErrors;
 use cordon_plugin_host::{LoadError, PluginConfig, PluginHost};
 use cordon_store::{SledStore, Store, StoreError};
+use cordon_store_postgres::PgStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -71,6 +72,24 @@ impl Models {
     }
 }
 
+impl StoreConfig {
+    /// Opens the configured store: the sled folder, or the PostgreSQL
+    /// database (reading its URL now; an error names where it was looked
+    /// for, never the URL).
+    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            StoreConfig::Sled { path, sync } => Arc::new(SledStore::open_with(path, *sync)?),
+            StoreConfig::Postgres { url } => {
+                let value = url.read().map_err(|message| StoreError::Open {
+                    path: url.location.clone().into(),
+                    message: format!("the store's database URL (store.url): {message}"),
+                })?;
+                Arc::new(PgStore::connect(&value)?)
+            }
+        })
+    }
+}
+
 impl Context {
     /// Loads the config and its models, then opens the store.
     pub fn open(config_path: &Path) -> Result<Context, ContextError> {
@@ -81,8 +100,7 @@ impl Context {
 
     /// Opens the store for an already loaded config and models.
     pub fn with(config: Config, models: Models) -> Result<Context, ContextError> {
-        let store: Arc<dyn Store> =
-            Arc::new(SledStore::open_with(&config.store_path, config.store_sync)?);
+        let store = config.store.open()?;
         Ok(Context::over(config, models, store))
     }
 

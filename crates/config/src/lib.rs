@@ -13,6 +13,6 @@ mod context;
 pub mod notify;
 pub mod server;
 
-pub use config::{Config, Limits, Origin, PluginConfig, SecretRef, SecretSource};
+pub use config::{Config, Limits, Origin, PluginConfig, SecretRef, SecretSource, StoreConfig};
 pub use context::{Context, ContextError, Models, load_all_plugins, load_plugins};
 pub use server::{Scope, ServerConfig, TokenEntry};

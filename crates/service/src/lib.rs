@@ -28,7 +28,7 @@ use auth::Authenticator;
 use cordon_config::{Config, Context, ContextError, Models};
 use cordon_input::{InputError, InputErrors, Playbook};
 use cordon_plugin_host::LoadError;
-use cordon_store::{SledStore, Store, StoreError};
+use cordon_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 use state::{AppState, ServedPlaybook};
 use std::collections::BTreeMap;
@@ -89,9 +89,7 @@ impl Service {
         let playbooks = load_playbooks(&config, plugins.as_ref())?;
         let notifiers = notify::Notifier::open_all(&config.server.notifiers)?;
         let tls = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
-        let sled: Arc<dyn Store> =
-            Arc::new(SledStore::open_with(&config.store_path, config.store_sync)?);
-        let watch = events::CommitWatch::new(sled)?;
+        let watch = events::CommitWatch::new(config.store.open()?)?;
         let store: Arc<dyn Store> = watch.clone();
         let auth = Authenticator::new(&config.server.tokens, config.server.oidc.clone());
         let limiter =

@@ -7,14 +7,13 @@ use cordon_config::Config;
 use cordon_input::Playbook;
 use cordon_plugin_host::CacheUse;
 use cordon_report::{RunReport, RunSummary};
-use cordon_store::{SledStore, Store};
 use serde_json::json;
 use std::path::Path;
 
 pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let store = SledStore::open_with(&config.store_path, config.store_sync)?;
-    let summaries = RunSummary::all(&store)?;
+    let store = config.store.open()?;
+    let summaries = RunSummary::all(store.as_ref())?;
     if json {
         sayln!("{}", serde_json::to_string_pretty(&summaries)?);
     } else {
@@ -25,7 +24,7 @@ pub fn runs_list(config_path: &Path, json: bool) -> anyhow::Result<u8> {
 
 pub fn runs_show(config_path: &Path, run_id: &str, json: bool) -> anyhow::Result<u8> {
     let config = Config::load(config_path)?;
-    let store = SledStore::open_with(&config.store_path, config.store_sync)?;
+    let store = config.store.open()?;
     let run = store.run(run_id)?;
     let actions = store.actions(run_id)?;
     let report = RunReport::new(&run, &actions).with_facts(&store.facts(run_id)?);
