@@ -180,6 +180,14 @@ impl Workspace {
         self.store = "[store]\nbackend = \"postgres\"\nurl = \"env:CORDON_STORE_URL\"\n".into();
     }
 
+    /// Keeps state in PostgreSQL at `url` if one is given ([`Workspace::postgres`]),
+    /// else in the default sled folder: for tests run on either store.
+    pub fn store_in(&mut self, postgres: Option<&str>) {
+        if let Some(url) = postgres {
+            self.postgres(url);
+        }
+    }
+
     /// Adds this TOML (e.g. a `[server]` section) to configs written after
     /// this call.
     pub fn config_extra(&mut self, toml: &str) {

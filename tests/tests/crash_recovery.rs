@@ -139,11 +139,7 @@ fn kill_campaign(postgres: Option<&str>) {
         Some(NHI_MAY_REVOKE_AND_QUARANTINE),
         PLAYBOOK,
         &leaked,
-        |ws| {
-            if let Some(url) = postgres {
-                ws.postgres(url);
-            }
-        },
+        |ws| ws.store_in(postgres),
     );
     let LeakedTokens {
         accessors,

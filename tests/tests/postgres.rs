@@ -14,6 +14,22 @@ use std::time::Duration;
 const PLAYBOOK: &str = include_str!("../../playbooks/vault-token-leak.toml");
 const NHI: &str = "[teams.nhi]\nmembers = [\"nadia\"]\ndomains = [\"nhi\"]\nimmediate = [\"revoke\", \"quarantine\"]\n";
 
+/// A workspace running the shipped vault-token-leak playbook on `leaked`,
+/// its state in PostgreSQL at `postgres` if given (else in sled).
+fn vault_token_leak(
+    sim: &sims::Sim<cordon_sim::vault::VaultState>,
+    leaked: &LeakedTokens,
+    postgres: Option<&str>,
+) -> Workspace {
+    leaked_tokens_workspace_with(
+        sims::vault_plugin(&sim.url),
+        Some(NHI),
+        PLAYBOOK,
+        leaked,
+        |ws| ws.store_in(postgres),
+    )
+}
+
 #[test]
 fn a_run_on_postgres_contains_every_token_and_another_machine_sees_it() {
     const N: usize = 20;
@@ -21,13 +37,7 @@ fn a_run_on_postgres_contains_every_token_and_another_machine_sees_it() {
     let url = pg.fresh_database();
     let (sim, _) = sims::vault();
     let leaked = leaked_tokens(&sim.state, "leaked", N);
-    let ws = leaked_tokens_workspace_with(
-        sims::vault_plugin(&sim.url),
-        Some(NHI),
-        PLAYBOOK,
-        &leaked,
-        |ws| ws.postgres(&url),
-    );
+    let ws = vault_token_leak(&sim, &leaked, Some(&url));
     let LeakedTokens {
         accessors,
         entities,
@@ -142,17 +152,7 @@ fn the_same_run_on_sled_and_on_postgres_leaves_the_same_records() {
         .map(|postgres| {
             let (sim, _) = sims::vault();
             let leaked = leaked_tokens(&sim.state, "leaked", N);
-            let ws = leaked_tokens_workspace_with(
-                sims::vault_plugin(&sim.url),
-                Some(NHI),
-                PLAYBOOK,
-                &leaked,
-                |ws| {
-                    if let Some(url) = postgres {
-                        ws.postgres(url);
-                    }
-                },
-            );
+            let ws = vault_token_leak(&sim, &leaked, postgres);
             let run = ws.cordon(RUN_JSON);
             run.expect_code(0);
             let run_id = run.json()["run_id"].as_str().unwrap().to_string();

@@ -412,9 +412,7 @@ fn kill_9_mid_run(postgres: Option<&str>) {
         &[Step::new("revoke", "vault", "revoke-token", "token")],
     );
     let ws = served_with(&sim, &playbook, &tokens, "", CONCURRENCY, |ws| {
-        if let Some(url) = postgres {
-            ws.postgres(url);
-        }
+        ws.store_in(postgres)
     });
     let mut server = Server::start(&ws);
     // The same signal submitted 8 times at once starts one run.

@@ -141,17 +141,11 @@ fn charge(tx: &mut Transaction<'_>, charges: &[Charge]) -> Result<(), postgres::
     });
     let mut held = lock_ledger(tx, keys)?;
     for charge in charges {
-        let run_key = cordon_store::ledger::run_key(&charge.run_id);
-        let count = cordon_store::ledger::decode_count(held.get(&run_key).map(Vec::as_slice));
-        held.insert(
-            run_key,
-            cordon_store::ledger::encode_count(count + 1).to_vec(),
-        );
-        let domain_key = cordon_store::ledger::domain_key(&charge.domain);
-        let mut buckets =
-            cordon_store::ledger::decode_buckets(held.get(&domain_key).map(Vec::as_slice));
-        cordon_store::ledger::add(&mut buckets, charge);
-        held.insert(domain_key, cordon_store::ledger::encode_buckets(&buckets));
+        let writes = cordon_store::ledger::charge(charge, |key| {
+            Ok::<_, std::convert::Infallible>(held.get(key).cloned())
+        });
+        let Ok(writes) = writes;
+        held.extend(writes);
     }
     for (key, value) in &held {
         tx.execute(

@@ -67,6 +67,27 @@ pub fn add(buckets: &mut Buckets, charge: &Charge) {
     }
 }
 
+/// One ledger row's new value: (key, value).
+pub type LedgerWrite = (Vec<u8>, Vec<u8>);
+
+/// What one charge writes — the run's counter one higher, the domain's
+/// buckets with it added — given `current`, which reads what a ledger key
+/// holds now (`None` if nothing) in the backend's transaction.
+pub fn charge<E>(
+    charge: &Charge,
+    mut current: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>, E>,
+) -> Result<[LedgerWrite; 2], E> {
+    let run_key = run_key(&charge.run_id);
+    let count = decode_count(current(&run_key)?.as_deref());
+    let domain_key = domain_key(&charge.domain);
+    let mut buckets = decode_buckets(current(&domain_key)?.as_deref());
+    add(&mut buckets, charge);
+    Ok([
+        (run_key, encode_count(count + 1).to_vec()),
+        (domain_key, encode_buckets(&buckets)),
+    ])
+}
+
 /// The counts of `key` from the stored run counter and domain buckets.
 pub fn counts(key: &LedgerKey, run: Option<&[u8]>, domain: Option<&[u8]>) -> LedgerCounts {
     LedgerCounts {

@@ -94,18 +94,12 @@ impl MemoryStore {
                 .insert((fact.run_id.clone(), fact.identity), fact);
         }
         for charge in &batch.charges {
-            let run_key = ledger::run_key(&charge.run_id);
-            let count = ledger::decode_count(state.ledger.get(&run_key).map(Vec::as_slice));
-            state
-                .ledger
-                .insert(run_key, ledger::encode_count(count + 1).to_vec());
-            let domain_key = ledger::domain_key(&charge.domain);
-            let mut buckets =
-                ledger::decode_buckets(state.ledger.get(&domain_key).map(Vec::as_slice));
-            ledger::add(&mut buckets, charge);
-            state
-                .ledger
-                .insert(domain_key, ledger::encode_buckets(&buckets));
+            let ledger = &state.ledger;
+            let writes = ledger::charge(charge, |key| {
+                Ok::<_, std::convert::Infallible>(ledger.get(key).cloned())
+            });
+            let Ok(writes) = writes;
+            state.ledger.extend(writes);
         }
         Ok(())
     }

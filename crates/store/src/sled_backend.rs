@@ -277,13 +277,9 @@ impl SledStore {
                     None => t.ledger.get(key)?.map(|v| v.to_vec()),
                 })
             };
-            let run_key = ledger::run_key(&charge.run_id);
-            let count = ledger::decode_count(current(&run_key)?.as_deref());
-            let domain_key = ledger::domain_key(&charge.domain);
-            let mut buckets = ledger::decode_buckets(current(&domain_key)?.as_deref());
-            ledger::add(&mut buckets, charge);
-            writes.put(TreeId::Ledger, run_key, ledger::encode_count(count + 1));
-            writes.put(TreeId::Ledger, domain_key, ledger::encode_buckets(&buckets));
+            for (key, value) in ledger::charge(charge, current)? {
+                writes.put(TreeId::Ledger, key, value);
+            }
         }
         // The audit records and the head last, so a reader that sees the
         // head also sees every record it covers.
