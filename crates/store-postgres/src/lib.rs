@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod leases;
 mod pool;
 mod schema;
 #[cfg(feature = "testing")]
@@ -26,16 +27,22 @@ pub mod testing;
 mod write;
 
 use cordon_store::audit::Head;
-use cordon_store::{Batch, LedgerCounts, LedgerKey, Store, StoreError, StoreFuture};
+use cordon_store::{Batch, Leases, LedgerCounts, LedgerKey, Store, StoreError, StoreFuture};
 use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord};
 use pool::Pool;
 use postgres::config::{Host, SslMode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use write::Write;
 
 /// The store in a PostgreSQL database.
 pub struct PgStore {
-    pool: Pool,
+    pool: Arc<Pool>,
     location: String,
+    /// Whether replicas share it: runs are leased, commits announced.
+    shared: bool,
+    /// Set when the store is dropped: its listening thread ends.
+    closed: Arc<AtomicBool>,
 }
 
 /// Whether other processes may use the database while this store is open.
@@ -47,9 +54,11 @@ pub enum Sharing {
     /// This is what `cordon` opens until replicas claim runs with leases:
     /// two processes resuming the same run would both execute it.
     Exclusive,
-    /// Any number of stores at once. Each commit is still atomic, the
-    /// audit chain one order and every cap held; but nothing stops two
-    /// holders from executing the same run.
+    /// Any number of stores at once (`cordon serve` replicas). Each commit
+    /// is still atomic, the audit chain one order and every cap held; runs
+    /// are executed under [`Leases`](cordon_store::Leases), which
+    /// [`Store::leases`] offers, and every appending commit is announced to
+    /// listening replicas.
     Shared,
 }
 
@@ -83,8 +92,10 @@ impl PgStore {
             });
         }
         let store = PgStore {
-            pool: Pool::new(config),
+            pool: Arc::new(Pool::new(config)),
             location,
+            shared: sharing == Sharing::Shared,
+            closed: Arc::new(AtomicBool::new(false)),
         };
         store
             .pool
@@ -229,7 +240,7 @@ impl Store for PgStore {
         }
         self.pool.still_holding()?;
         self.pool
-            .with(|client| write::commit(client, Write::Batch(&batch)))
+            .with(|client| write::commit(client, Write::Batch(&batch), self.shared))
     }
 
     fn apply_guarded(
@@ -239,12 +250,27 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         self.pool.still_holding()?;
         self.pool
-            .with(|client| write::commit(client, Write::Guarded(key, build)))
+            .with(|client| write::commit(client, Write::Guarded(key, build), self.shared))
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         // Every apply committed its transaction before returning.
         Box::pin(async { Ok(()) })
+    }
+
+    fn leases(&self) -> Option<Arc<dyn Leases>> {
+        self.shared.then(|| {
+            Arc::new(leases::PgLeases {
+                pool: self.pool.clone(),
+                closed: self.closed.clone(),
+            }) as Arc<dyn Leases>
+        })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 }
 

@@ -83,16 +83,43 @@ impl Pool {
             }
         })?;
         if held {
-            // The connection `with` just returned to the pool holds the lock;
-            // it leaves the pool (and its count) for good.
-            let mut slots = self.slots.lock().map_err(|_| poisoned())?;
-            let client = slots.idle.pop().map(|(client, _)| client);
-            slots.open -= usize::from(client.is_some());
-            drop(slots);
-            self.returned.notify_one();
-            *self.holder.lock().map_err(|_| poisoned())? = client;
+            self.keep_last_returned()?;
         }
         Ok(held)
+    }
+
+    /// Takes the session advisory lock `key` if nobody holds it, on a
+    /// connection of its own kept while the pool lives (as [`Pool::hold`]);
+    /// `Ok(true)` also when this pool holds it already.
+    pub(crate) fn try_hold(&self, key: i64) -> Result<bool, StoreError> {
+        {
+            let holder = self.holder.lock().map_err(|_| poisoned())?;
+            if holder.as_ref().is_some_and(|c| !c.is_closed()) {
+                return Ok(true);
+            }
+        }
+        let held = self.with(|client| {
+            client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .map(|row| row.get::<_, bool>(0))
+                .map_err(|err| StoreError::Io(crate::describe(&err)))
+        })?;
+        if held {
+            self.keep_last_returned()?;
+        }
+        Ok(held)
+    }
+
+    /// The connection `with` just returned to the pool holds a session
+    /// lock: it leaves the pool (and its count) for good.
+    fn keep_last_returned(&self) -> Result<(), StoreError> {
+        let mut slots = self.slots.lock().map_err(|_| poisoned())?;
+        let client = slots.idle.pop().map(|(client, _)| client);
+        slots.open -= usize::from(client.is_some());
+        drop(slots);
+        self.returned.notify_one();
+        *self.holder.lock().map_err(|_| poisoned())? = client;
+        Ok(())
     }
 
     /// Fails if this pool held the lock and its connection has closed: the
@@ -210,7 +237,7 @@ impl Pool {
     /// server refuses for a moment (once only while it is known to be
     /// unreachable); a refusal that will not pass (a wrong password, a
     /// missing database) fails at once.
-    fn connect(&self) -> Result<Client, StoreError> {
+    pub(crate) fn connect(&self) -> Result<Client, StoreError> {
         let deadline = Instant::now() + CONNECT_PATIENCE;
         let mut pause = Duration::from_millis(10);
         loop {
@@ -255,12 +282,24 @@ impl Pool {
 /// the queue reaches them; after a few kills in a row the server runs out of
 /// connections. Servers before PostgreSQL 14 lack the setting and keep the
 /// old behaviour.
+///
+/// A process that stops mid-transaction without dying (SIGSTOP, a frozen
+/// VM) keeps its socket open; its session is ended after
+/// [`IDLE_IN_TRANSACTION`], so the rows it locked (the audit head among
+/// them) do not hold every other replica up for longer.
 fn watch_the_client(mut client: Client) -> Result<Client, postgres::Error> {
+    client.batch_execute(&format!(
+        "SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION}'"
+    ))?;
     match client.batch_execute("SET client_connection_check_interval = '1s'") {
         Err(err) if err.code() == Some(&SqlState::UNDEFINED_OBJECT) => Ok(client),
         done => done.map(|()| client),
     }
 }
+
+/// How long a session may sit in a transaction without a statement.
+/// Cordon's transactions send their statements back to back.
+const IDLE_IN_TRANSACTION: &str = "3s";
 
 /// Whether a failed connect may succeed if tried again soon.
 fn transient(err: &postgres::Error) -> bool {

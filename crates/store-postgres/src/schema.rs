@@ -63,6 +63,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         key bytea PRIMARY KEY,
         value bytea NOT NULL
      );",
+    // 2: replicas: run leases with fencing tokens, and the signal each
+    // unfinished run answers.
+    "CREATE SEQUENCE cordon_lease_tokens;
+     CREATE TABLE cordon_leases (
+        run_id text PRIMARY KEY,
+        holder text NOT NULL,
+        token bigint NOT NULL,
+        expires_at timestamptz NOT NULL
+     );
+     CREATE INDEX cordon_leases_by_expiry ON cordon_leases (expires_at);
+     CREATE TABLE cordon_open_signals (
+        playbook text NOT NULL,
+        signal_id text NOT NULL,
+        run_id text NOT NULL,
+        PRIMARY KEY (playbook, signal_id)
+     );
+     CREATE INDEX cordon_open_signals_by_run ON cordon_open_signals (run_id);",
 ];
 
 /// The advisory lock key that serialises migrations (`cordon` in ASCII).
@@ -73,13 +90,21 @@ pub(crate) fn migrate(client: &mut Client) -> Result<usize, StoreError> {
     let mut tx = client.transaction().map_err(failed)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(failed)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS cordon_schema (
-            version integer PRIMARY KEY,
-            applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .map_err(failed)?;
+    // Looked up first, so a role that may not create tables starts against
+    // a database its owner already migrated.
+    let known: bool = tx
+        .query_one("SELECT to_regclass('cordon_schema') IS NOT NULL", &[])
+        .map_err(failed)?
+        .get(0);
+    if !known {
+        tx.batch_execute(
+            "CREATE TABLE cordon_schema (
+                version integer PRIMARY KEY,
+                applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(failed)?;
+    }
     let at: i32 = tx
         .query_one("SELECT coalesce(max(version), 0) FROM cordon_schema", &[])
         .map_err(failed)?

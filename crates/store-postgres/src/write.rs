@@ -6,7 +6,7 @@
 //! transaction is retried, building the batch again from what it reads.
 
 use cordon_store::audit::AuditRecord;
-use cordon_store::{Batch, Charge, LedgerCounts, LedgerKey, StoreError};
+use cordon_store::{Batch, Charge, Fence, LedgerCounts, LedgerKey, StoreError};
 use cordon_types::now_ms;
 use postgres::error::SqlState;
 use postgres::{Client, Transaction};
@@ -25,25 +25,45 @@ pub(crate) enum Write<'a> {
     ),
 }
 
+/// Why a transaction did not commit: the database failed (with whether
+/// the batch carried audit events), or the store refused the batch by what
+/// it holds (a fence that no longer holds, a signal already open).
+enum Failure {
+    Db(bool, postgres::Error),
+    Refused(StoreError),
+}
+
+impl Failure {
+    fn db(audited: bool) -> impl FnOnce(postgres::Error) -> Failure {
+        move |err| Failure::Db(audited, err)
+    }
+}
+
 /// Commits `write` in one transaction, retrying when PostgreSQL aborted it
-/// to break a deadlock.
-pub(crate) fn commit(client: &mut Client, mut write: Write<'_>) -> Result<(), StoreError> {
+/// to break a deadlock. A shared store (`announce`) tells listening
+/// replicas the audit head each appending commit moved to.
+pub(crate) fn commit(
+    client: &mut Client,
+    mut write: Write<'_>,
+    announce: bool,
+) -> Result<(), StoreError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut tx = client.transaction().map_err(io)?;
-        match transact(&mut tx, &mut write).and_then(|audited| {
-            tx.commit().map_err(|err| (audited, err))?;
+        match transact(&mut tx, &mut write, announce).and_then(|audited| {
+            tx.commit().map_err(Failure::db(audited))?;
             Ok(())
         }) {
             Ok(()) => return Ok(()),
-            Err((_, err)) if attempt < RETRIES && retryable(&err) => {
+            Err(Failure::Refused(err)) => return Err(err),
+            Err(Failure::Db(_, err)) if attempt < RETRIES && retryable(&err) => {
                 tracing::debug!("retrying a store transaction: {}", crate::describe(&err));
             }
-            Err((true, err)) => {
+            Err(Failure::Db(true, err)) => {
                 return Err(StoreError::AuditUnavailable(crate::describe(&err)));
             }
-            Err((false, err)) => return Err(io(err)),
+            Err(Failure::Db(false, err)) => return Err(io(err)),
         }
     }
 }
@@ -59,15 +79,16 @@ fn retryable(err: &postgres::Error) -> bool {
 fn transact(
     tx: &mut Transaction<'_>,
     write: &mut Write<'_>,
-) -> Result<bool, (bool, postgres::Error)> {
+    announce: bool,
+) -> Result<bool, Failure> {
     let built;
     let batch = match write {
         Write::Batch(batch) => *batch,
         Write::Guarded(key, build) => {
             let run_key = cordon_store::ledger::run_key(&key.run_id);
             let domain_key = cordon_store::ledger::domain_key(&key.domain);
-            let held =
-                lock_ledger(tx, [run_key.clone(), domain_key.clone()]).map_err(|e| (false, e))?;
+            let held = lock_ledger(tx, [run_key.clone(), domain_key.clone()])
+                .map_err(Failure::db(false))?;
             let counts = cordon_store::ledger::counts(
                 key,
                 held.get(&run_key).map(Vec::as_slice),
@@ -78,17 +99,91 @@ fn transact(
         }
     };
     let audited = !batch.audit.is_empty();
-    write_batch(tx, batch).map_err(|err| (audited, err))?;
+    if let Some(fence) = &batch.fence {
+        // After the ledger rows of a guarded batch: renewals and takeovers
+        // lock lease rows alone, so this order cannot deadlock with them.
+        check_fence(tx, fence)?;
+    }
+    open_signal(tx, batch)?;
+    write_batch(tx, batch, announce).map_err(Failure::db(audited))?;
     Ok(audited)
 }
 
-fn write_batch(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::Error> {
+/// Refuses the transaction unless the run's lease still carries the
+/// fence's token and has not expired; the row stays locked (shared) until
+/// the transaction ends, so no takeover slips between check and commit.
+fn check_fence(tx: &mut Transaction<'_>, fence: &Fence) -> Result<(), Failure> {
+    let held = tx
+        .query_opt(
+            "SELECT 1 FROM cordon_leases
+             WHERE run_id = $1 AND token = $2 AND expires_at > clock_timestamp()
+             FOR SHARE",
+            &[&fence.run_id, &fence.token],
+        )
+        .map_err(Failure::db(false))?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(Failure::Refused(StoreError::Fenced {
+            run_id: fence.run_id.clone(),
+        })),
+    }
+}
+
+/// Records the signal a new run answers (refused while another unfinished
+/// run answers it) and the lease the run starts with.
+fn open_signal(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), Failure> {
+    let Some(run) = batch.runs.first() else {
+        return Ok(());
+    };
+    if let Some(open) = &batch.opens {
+        let inserted = tx
+            .execute(
+                "INSERT INTO cordon_open_signals (playbook, signal_id, run_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (playbook, signal_id) DO NOTHING",
+                &[&open.playbook, &open.signal_id, &run.run_id],
+            )
+            .map_err(Failure::db(false))?;
+        if inserted == 0 {
+            let row = tx
+                .query_one(
+                    "SELECT run_id FROM cordon_open_signals WHERE playbook = $1 AND signal_id = $2",
+                    &[&open.playbook, &open.signal_id],
+                )
+                .map_err(Failure::db(false))?;
+            return Err(Failure::Refused(StoreError::AlreadyOpen {
+                run_id: row.get(0),
+            }));
+        }
+    }
+    if let Some(lease) = &batch.new_lease {
+        tx.execute(
+            "INSERT INTO cordon_leases (run_id, holder, token, expires_at)
+             VALUES ($1, $2, nextval('cordon_lease_tokens'), clock_timestamp() + $3::bigint * interval '1 millisecond')",
+            &[&run.run_id, &lease.holder, &crate::leases::millis(lease.ttl)],
+        )
+        .map_err(Failure::db(false))?;
+    }
+    Ok(())
+}
+
+fn write_batch(
+    tx: &mut Transaction<'_>,
+    batch: &Batch,
+    announce: bool,
+) -> Result<(), postgres::Error> {
     for run in &batch.runs {
         tx.execute(
             "INSERT INTO cordon_runs (run_id, started_at, body) VALUES ($1, $2, $3)
              ON CONFLICT (run_id) DO UPDATE SET started_at = excluded.started_at, body = excluded.body",
             &[&run.run_id, &run.started_at, &json(run)],
         )?;
+        if run.status.is_finished() {
+            // Its signal may start a run again.
+            tx.execute(
+                "DELETE FROM cordon_open_signals WHERE run_id = $1",
+                &[&run.run_id],
+            )?;
+        }
     }
     for action in &batch.actions {
         tx.execute(
@@ -124,7 +219,7 @@ fn write_batch(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::
         )?;
     }
     charge(tx, &batch.charges)?;
-    append_audit(tx, batch)
+    append_audit(tx, batch, announce)
 }
 
 /// Counts the charges; the rows they touch are locked (again, for those a
@@ -182,7 +277,11 @@ fn lock_ledger(
 
 /// Appends the batch's audit events after the chain's head, which it locks
 /// until the transaction ends.
-fn append_audit(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres::Error> {
+fn append_audit(
+    tx: &mut Transaction<'_>,
+    batch: &Batch,
+    announce: bool,
+) -> Result<(), postgres::Error> {
     if batch.audit.is_empty() {
         return Ok(());
     }
@@ -206,6 +305,13 @@ fn append_audit(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), postgres:
         "UPDATE cordon_audit_head SET seq = $1, hash = $2 WHERE id = 1",
         &[&((seq - 1) as i64), &prev],
     )?;
+    if announce {
+        // Delivered when (and only if) the transaction commits.
+        tx.execute(
+            "SELECT pg_notify('cordon_commit', $1)",
+            &[&(seq - 1).to_string()],
+        )?;
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! What one commit writes.
 
+use crate::lease::{Fence, NewLease, OpenSignal};
 use cordon_types::{
     ActionRecord, AuditEntry, FactsRecord, GrantRecord, IncidentRecord, Millis, RunRecord,
 };
@@ -23,6 +24,15 @@ pub struct Batch {
     pub facts: Vec<FactsRecord>,
     /// Allowed actions to count against the blast-radius caps.
     pub charges: Vec<Charge>,
+    /// The run lease the batch is written under: a shared store refuses
+    /// it, whole, once the lease is not this one any more (see
+    /// [`crate::Leases`]). Single-process backends ignore it.
+    pub fence: Option<Fence>,
+    /// The lease the batch's new run starts with (shared stores only).
+    pub new_lease: Option<NewLease>,
+    /// The signal the batch's new run answers, unique among unfinished
+    /// runs (shared stores only; one process keeps it unique itself).
+    pub opens: Option<OpenSignal>,
 }
 
 impl Batch {
@@ -70,6 +80,12 @@ impl Batch {
     /// Counts an allowed action against the caps.
     pub fn charge(mut self, charge: Charge) -> Batch {
         self.charges.push(charge);
+        self
+    }
+
+    /// Writes the batch under `fence`.
+    pub fn fenced(mut self, fence: Option<Fence>) -> Batch {
+        self.fence = fence;
         self
     }
 

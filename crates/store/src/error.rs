@@ -32,6 +32,21 @@ pub enum StoreError {
     /// No run has this id.
     #[error("no run with id `{0}`")]
     NoSuchRun(String),
+    /// The run's lease was taken over (this replica stalled past it): the
+    /// batch was not written, and nothing more of the run may be.
+    #[error(
+        "run {run_id} is executing on another replica now (this one's lease on it expired); nothing was recorded"
+    )]
+    Fenced {
+        /// The run.
+        run_id: String,
+    },
+    /// The signal already has an unfinished run of the playbook.
+    #[error("run {run_id} already answers this signal and has not finished")]
+    AlreadyOpen {
+        /// The unfinished run.
+        run_id: String,
+    },
     /// The audit log cannot be written: nothing may execute (fail closed).
     #[error("the audit log cannot be written, so nothing was executed: {0}")]
     AuditUnavailable(String),

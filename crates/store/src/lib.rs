@@ -20,7 +20,9 @@ pub mod crosscheck;
 mod disk_sync;
 mod error;
 pub mod failing;
+mod fenced;
 mod journal;
+pub mod lease;
 pub mod ledger;
 mod memory;
 mod sled_backend;
@@ -29,12 +31,15 @@ pub use audit::{Anchor, AuditRecord, Verification};
 pub use batch::{Batch, Charge, LedgerCounts, LedgerKey};
 pub use disk_sync::SyncMode;
 pub use error::StoreError;
+pub use fenced::Fenced;
+pub use lease::{Fence, Lease, Leases, NewLease, Notice, OpenSignal};
 pub use memory::MemoryStore;
 pub use sled_backend::SledStore;
 
 use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A future a [`Store`] returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -102,6 +107,12 @@ pub trait Store: Send + Sync {
     /// Makes everything applied before this call durable. Concurrent callers
     /// share flushes.
     fn flush(&self) -> StoreFuture<'_, ()>;
+
+    /// The run leases of a store that several processes share; `None` for
+    /// a store one process holds (the embedded backends).
+    fn leases(&self) -> Option<Arc<dyn Leases>> {
+        None
+    }
 }
 
 /// What every [`Store`] offers on top of its primitives.

@@ -1,0 +1,164 @@
+//! Run leases of a shared PostgreSQL store, against a real server: claims
+//! exclude each other, an expired lease is taken over with a larger token,
+//! a commit under a lease that was taken over changes nothing, and one
+//! signal opens one unfinished run.
+
+use cordon_store::conformance::{sample_action, sample_run};
+use cordon_store::{Batch, Leases, NewLease, Notice, OpenSignal, Store, StoreError, StoreExt};
+use cordon_store_postgres::testing::TempPostgres;
+use cordon_store_postgres::{PgStore, Sharing};
+use cordon_types::RunStatus;
+use std::sync::Arc;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn shared(url: &str) -> (PgStore, Arc<dyn Leases>) {
+    let store = PgStore::connect_with(url, Sharing::Shared).unwrap();
+    let leases = store.leases().expect("a shared store has leases");
+    (store, leases)
+}
+
+#[test]
+fn an_exclusive_store_has_no_leases() {
+    let pg = TempPostgres::start();
+    let store = PgStore::connect(&pg.fresh_database()).unwrap();
+    assert!(store.leases().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_taken_over_fences_the_replica_that_held_it() {
+    let pg = TempPostgres::start();
+    let url = pg.fresh_database();
+    let (a, a_leases) = shared(&url);
+    let (b, b_leases) = shared(&url);
+    let run = sample_run("run-1", 1);
+    let mut start = Batch::new().run(&run);
+    start.new_lease = Some(NewLease {
+        holder: "a".into(),
+        ttl: LONG,
+    });
+    a.commit(start).await.unwrap();
+
+    // The creator holds it: another replica cannot claim it.
+    assert_eq!(b_leases.claim("run-1", "b", LONG).unwrap(), None);
+    let first = a_leases.claim("run-1", "a", LONG).unwrap().unwrap();
+    assert!(a_leases.renew(&first, LONG).unwrap());
+    a.commit(
+        Batch::new()
+            .action(&sample_action("run-1", "k1", 0))
+            .fenced(Some(first.fence())),
+    )
+    .await
+    .unwrap();
+    assert!(b_leases.take_expired("b", LONG, 10).unwrap().is_empty());
+
+    // a stalls: its lease runs out and b takes the run over.
+    assert!(a_leases.renew(&first, Duration::ZERO).unwrap());
+    let taken = b_leases.take_expired("b", LONG, 10).unwrap();
+    assert_eq!(taken.len(), 1);
+    let second = taken[0].clone();
+    assert!(second.token > first.token, "{second:?} after {first:?}");
+    assert_eq!(second.holder, "b");
+
+    // a wakes: nothing it writes under the old lease lands.
+    let late = Batch::new()
+        .action(&sample_action("run-1", "k2", 1))
+        .fenced(Some(first.fence()));
+    let refused = a.commit(late).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Fenced { .. }), "{refused}");
+    assert!(!refused.is_transient());
+    assert!(b.action("run-1", "k2").unwrap().is_none());
+    assert!(
+        !a_leases.renew(&first, LONG).unwrap(),
+        "renewed a lease taken over"
+    );
+    a_leases.release(&first, false).unwrap();
+    // b's lease stands, and b writes under it.
+    assert_eq!(a_leases.claim("run-1", "a", LONG).unwrap(), None);
+    b.commit(
+        Batch::new()
+            .action(&sample_action("run-1", "k2", 1))
+            .fenced(Some(second.fence())),
+    )
+    .await
+    .unwrap();
+
+    // Given back resumable, it is taken over at once; dropped, it is gone.
+    b_leases.release(&second, true).unwrap();
+    let third = a_leases.take_expired("a", LONG, 10).unwrap();
+    assert_eq!(third.len(), 1);
+    a_leases.release(&third[0], false).unwrap();
+    assert!(b_leases.take_expired("b", LONG, 10).unwrap().is_empty());
+    assert!(b_leases.claim("run-1", "b", LONG).unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signal_opens_one_unfinished_run_across_stores() {
+    let pg = TempPostgres::start();
+    let url = pg.fresh_database();
+    let (a, _) = shared(&url);
+    let (b, _) = shared(&url);
+    let opens = || {
+        Some(OpenSignal {
+            playbook: "p".into(),
+            signal_id: "sig-1".into(),
+        })
+    };
+    let mut first = Batch::new().run(&sample_run("run-a", 1));
+    first.opens = opens();
+    a.commit(first).await.unwrap();
+    let mut second = Batch::new().run(&sample_run("run-b", 2));
+    second.opens = opens();
+    match b.commit(second).await {
+        Err(StoreError::AlreadyOpen { run_id }) => assert_eq!(run_id, "run-a"),
+        other => panic!("a second open run: {other:?}"),
+    }
+    assert!(matches!(b.run("run-b"), Err(StoreError::NoSuchRun(_))));
+
+    // Once it finished, the signal may start a run again.
+    let mut done = sample_run("run-a", 1);
+    done.status = RunStatus::Completed;
+    a.commit(Batch::new().run(&done)).await.unwrap();
+    let mut again = Batch::new().run(&sample_run("run-c", 3));
+    again.opens = opens();
+    b.commit(again).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_hear_each_others_commits_and_wakes() {
+    let pg = TempPostgres::start();
+    let url = pg.fresh_database();
+    let (a, a_leases) = shared(&url);
+    let (_b, b_leases) = shared(&url);
+    let (tx, rx) = std::sync::mpsc::channel();
+    b_leases
+        .listen(Box::new(move |notice| {
+            let _ = tx.send(notice);
+        }))
+        .unwrap();
+    // Listening starts on its own thread: wake until it hears.
+    let heard = loop {
+        a_leases.wake("run-1").unwrap();
+        if let Ok(notice) = rx.recv_timeout(Duration::from_millis(200)) {
+            break notice;
+        }
+    };
+    assert_eq!(heard, Notice::Wake("run-1".into()));
+    let entry = cordon_types::AuditEntry::new(cordon_types::audit::AuditEvent::RunInterrupted(
+        cordon_types::audit::RunEnd {
+            status: RunStatus::Running,
+            actions: Default::default(),
+        },
+    ));
+    a.commit(Batch::new().audit(entry)).await.unwrap();
+    let seq = a.audit_head().unwrap().unwrap().seq;
+    let committed = loop {
+        match rx.recv_timeout(Duration::from_secs(10)).expect("a notice") {
+            Notice::Committed(seq) => break seq,
+            Notice::Wake(_) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(committed, seq);
+}
