@@ -180,6 +180,14 @@ impl Workspace {
         self.store = "[store]\nbackend = \"postgres\"\nurl = \"env:CORDON_STORE_URL\"\n".into();
     }
 
+    /// [`Workspace::postgres`], shared by `cordon serve` replicas whose
+    /// run leases last `lease_ms` unrenewed.
+    pub fn replicas(&mut self, url: &str, lease_ms: u64) {
+        self.postgres(url);
+        self.store
+            .push_str(&format!("replicas = true\nlease_ms = {lease_ms}\n"));
+    }
+
     /// Keeps state in PostgreSQL at `url` if one is given ([`Workspace::postgres`]),
     /// else in the default sled folder: for tests run on either store.
     pub fn store_in(&mut self, postgres: Option<&str>) {

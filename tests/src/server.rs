@@ -89,6 +89,15 @@ impl Server {
         self.child.wait().expect("wait")
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn sigterm(&mut self) -> ExitStatus {
         let status = std::process::Command::new("kill")
@@ -209,7 +218,9 @@ impl Server {
     /// Opens `/v1/events` as `token`; events arrive on the returned channel
     /// as parsed JSON objects, in order.
     pub fn events(&self, query: &str, token: &str) -> mpsc::Receiver<Value> {
+        // A stream lasts as long as the test reads it: no overall timeout.
         let response = reqwest::blocking::Client::builder()
+            .timeout(None)
             .build()
             .expect("client")
             .get(format!("{}/v1/events{query}", self.url))

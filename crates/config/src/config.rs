@@ -67,6 +67,10 @@ pub enum StoreConfig {
     Postgres {
         /// Where the database URL is read from (`url`, `env:` or `file:`).
         url: SecretRef,
+        /// Run leases, when several `cordon serve` replicas share the
+        /// database (`replicas = true`): how long one lasts unrenewed
+        /// (`lease_ms`, default 10 s). `None`: one process at a time.
+        replicas: Option<std::time::Duration>,
     },
 }
 
@@ -81,6 +85,23 @@ struct RawStore {
     sync: Option<Spanned<cordon_store::SyncMode>>,
     #[serde(default)]
     url: Option<Spanned<String>>,
+    #[serde(default)]
+    replicas: Option<Spanned<bool>>,
+    #[serde(default)]
+    lease_ms: Option<Spanned<u64>>,
+}
+
+/// How long a run lease lasts unrenewed, unless `lease_ms` says.
+const DEFAULT_LEASE_MS: u64 = 10_000;
+
+impl StoreConfig {
+    /// How long run leases last, when replicas share the store.
+    pub fn lease(&self) -> Option<std::time::Duration> {
+        match self {
+            StoreConfig::Postgres { replicas, .. } => *replicas,
+            StoreConfig::Sled { .. } => None,
+        }
+    }
 }
 
 impl RawStore {
@@ -99,6 +120,18 @@ impl RawStore {
                         "store.url",
                         "only the postgres backend has a URL; add `backend = \"postgres\"` or remove it",
                     ));
+                }
+                for (field, span) in [
+                    ("replicas", self.replicas.as_ref().map(Spanned::span)),
+                    ("lease_ms", self.lease_ms.as_ref().map(Spanned::span)),
+                ] {
+                    if let Some(span) = span {
+                        errors.push(source.error_at(
+                            Some(span),
+                            format!("store.{field}"),
+                            "only the postgres backend is shared by replicas (a sled folder belongs to one process); add `backend = \"postgres\"` or remove it",
+                        ));
+                    }
                 }
                 let path = self.path.map(Spanned::into_inner);
                 Some(StoreConfig::Sled {
@@ -127,8 +160,30 @@ impl RawStore {
                     ));
                     return None;
                 };
+                let lease_ms = self
+                    .lease_ms
+                    .as_ref()
+                    .map_or(DEFAULT_LEASE_MS, |l| *l.get_ref());
+                if let Some(lease) = &self.lease_ms
+                    && !(300..=600_000).contains(lease.get_ref())
+                {
+                    errors.push(source.error_at(
+                        Some(lease.span()),
+                        "store.lease_ms",
+                        "must be between 300 and 600000 (milliseconds a replica's claim on a run lasts unrenewed)",
+                    ));
+                }
+                let shared = self.replicas.as_ref().is_some_and(|r| *r.get_ref());
+                if self.lease_ms.is_some() && !shared {
+                    errors.push(source.error_at(
+                        self.lease_ms.as_ref().map(Spanned::span),
+                        "store.lease_ms",
+                        "leases are for replicas: add `replicas = true` or remove it",
+                    ));
+                }
+                let replicas = shared.then(|| std::time::Duration::from_millis(lease_ms));
                 match secret_ref(&url, source, base) {
-                    Some(url) => Some(StoreConfig::Postgres { url }),
+                    Some(url) => Some(StoreConfig::Postgres { url, replicas }),
                     None => {
                         errors.push(source.error_at(
                             Some(url.span()),
@@ -410,11 +465,20 @@ limits = {{ timeout_ms = 5000 }}
     #[test]
     fn the_postgres_backend_takes_its_url_by_reference() {
         let config = parse("[store]\nbackend = \"postgres\"\nurl = \"file:db.url\"\n").unwrap();
-        let StoreConfig::Postgres { url } = &config.store else {
+        let StoreConfig::Postgres { url, .. } = &config.store else {
             panic!("not postgres: {:?}", config.store);
         };
         assert_eq!(url.source, SecretSource::File("/etc/cordon/db.url".into()));
         assert_eq!(url.location, "/etc/cordon/cordon.toml:3:7");
+        assert_eq!(config.store.lease(), None);
+        let shared = parse(
+            "[store]\nbackend = \"postgres\"\nurl = \"env:DB\"\nreplicas = true\nlease_ms = 2000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            shared.store.lease(),
+            Some(std::time::Duration::from_secs(2))
+        );
     }
 
     #[test]
@@ -431,6 +495,15 @@ limits = {{ timeout_ms = 5000 }}
             ),
             ("[store]\nurl = \"env:DB\"\n", ("store.url", 2)),
             ("[store]\nbackend = \"mysql\"\n", ("store.backend", 2)),
+            ("[store]\nreplicas = true\n", ("store.replicas", 2)),
+            (
+                "[store]\nbackend = \"postgres\"\nurl = \"env:DB\"\nreplicas = true\nlease_ms = 50\n",
+                ("store.lease_ms", 5),
+            ),
+            (
+                "[store]\nbackend = \"postgres\"\nurl = \"env:DB\"\nlease_ms = 5000\n",
+                ("store.lease_ms", 4),
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err();

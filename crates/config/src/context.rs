@@ -7,7 +7,7 @@ use cordon_engine::Engine;
 use cordon_input::InputErrors;
 use cordon_plugin_host::{LoadError, PluginConfig, PluginHost};
 use cordon_store::{SledStore, Store, StoreError};
-use cordon_store_postgres::PgStore;
+use cordon_store_postgres::{PgStore, Sharing};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,12 +79,16 @@ impl StoreConfig {
     pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
         Ok(match self {
             StoreConfig::Sled { path, sync } => Arc::new(SledStore::open_with(path, *sync)?),
-            StoreConfig::Postgres { url } => {
+            StoreConfig::Postgres { url, replicas } => {
                 let value = url.read().map_err(|message| StoreError::Open {
                     path: url.location.clone().into(),
                     message: format!("the store's database URL (store.url): {message}"),
                 })?;
-                Arc::new(PgStore::connect(&value)?)
+                let sharing = match replicas {
+                    Some(_) => Sharing::Shared,
+                    None => Sharing::Exclusive,
+                };
+                Arc::new(PgStore::connect_with(&value, sharing)?)
             }
         })
     }

@@ -30,7 +30,7 @@ pub use restore::{RestorePlan, plan_restore, plugins_of};
 
 use cordon_authority::{DecisionPoint, Inventory};
 use cordon_input::{InputErrors, Playbook, Signal, SourceFile};
-use cordon_store::{Batch, Store, StoreError, StoreExt};
+use cordon_store::{Batch, Fence, Fenced, NewLease, OpenSignal, Store, StoreError, StoreExt};
 use cordon_types::audit::{RunEnd, SignalSummary};
 use cordon_types::{
     ActionRecord, ActionSpec, ActionStatus, AuditEntry, AuditEvent, Identity, PluginInfo, RunKind,
@@ -112,6 +112,8 @@ pub struct Engine {
     events: Option<mpsc::UnboundedSender<Event>>,
     gates: Arc<Gates>,
     stopping: Arc<AtomicBool>,
+    /// The lease new runs start with, when replicas share the store.
+    leasing: Option<NewLease>,
 }
 
 impl Engine {
@@ -129,7 +131,19 @@ impl Engine {
             events: None,
             gates: Arc::new(Gates::default()),
             stopping: Arc::new(AtomicBool::new(false)),
+            leasing: None,
         }
+    }
+
+    /// Records every new run leased to `holder` for `ttl` (see
+    /// [`cordon_store::Leases`]), and each new real run with the signal it
+    /// answers, so a store shared by replicas refuses a second one.
+    pub fn lease_new_runs(mut self, holder: &str, ttl: std::time::Duration) -> Engine {
+        self.leasing = Some(NewLease {
+            holder: holder.to_string(),
+            ttl,
+        });
+        self
     }
 
     /// Tells `observer` each time a provider makes the engine wait.
@@ -153,9 +167,18 @@ impl Engine {
 
     /// Records that `run_id` was cut off before it returned (a service's
     /// drain deadline passed); like a kill, it stays resumable.
-    pub async fn record_interrupted(&self, run_id: &str) -> Result<RunRecord, EngineError> {
-        let run = self.store.run(run_id)?;
-        self.interrupted(run).await
+    /// Under a run lease, the record carries its `fence`.
+    pub async fn record_interrupted(
+        &self,
+        run_id: &str,
+        fence: Option<Fence>,
+    ) -> Result<RunRecord, EngineError> {
+        let store: Arc<dyn Store> = match fence {
+            Some(fence) => Arc::new(Fenced::new(self.store.clone(), fence)),
+            None => self.store.clone(),
+        };
+        let run = store.run(run_id)?;
+        self.interrupted(store.as_ref(), run).await
     }
 
     /// Uses `inventory` for what runs record about their identities.
@@ -227,7 +250,14 @@ impl Engine {
                 identities: signal.identities.iter().map(Identity::label).collect(),
             },
         };
-        let batch = Batch::new().audit(run_entry(&run, started)).run(&run);
+        let mut batch = Batch::new().audit(run_entry(&run, started)).run(&run);
+        batch.new_lease = self.leasing.clone();
+        if self.leasing.is_some() && !run.dry_run {
+            batch.opens = Some(OpenSignal {
+                playbook: run.playbook.clone(),
+                signal_id: run.signal_id.clone(),
+            });
+        }
         let mut batch = self.authority.signal_received(signal, &run.run_id, batch)?;
         for entry in also(&run) {
             batch = batch.audit(entry);
@@ -255,14 +285,31 @@ impl Engine {
         plan: RestorePlan,
         principal: String,
     ) -> Result<RunRecord, EngineError> {
-        let (run, batch) = restore::record(plan, principal);
+        let (run, mut batch) = restore::record(plan, principal);
+        batch.new_lease = self.leasing.clone();
         self.store.commit(batch).await?;
         Ok(run)
     }
 
     /// Continues an interrupted run from its stored playbook and signal.
     pub async fn resume(&self, run_id: &str) -> Result<RunRecord, EngineError> {
-        let run = self.store.run(run_id)?;
+        self.resume_under(run_id, None).await
+    }
+
+    /// [`Engine::resume`] under a run lease: every write the run makes
+    /// carries `fence`, so once the lease is taken over nothing more of it
+    /// is recorded ([`cordon_store::StoreError::Fenced`]) — nor executed,
+    /// since each action's intent is recorded before its call.
+    pub async fn resume_under(
+        &self,
+        run_id: &str,
+        fence: Option<Fence>,
+    ) -> Result<RunRecord, EngineError> {
+        let store: Arc<dyn Store> = match fence {
+            Some(fence) => Arc::new(Fenced::new(self.store.clone(), fence)),
+            None => self.store.clone(),
+        };
+        let run = store.run(run_id)?;
         if run.status.is_finished() {
             return Err(EngineError::Finished(run.run_id));
         }
@@ -272,11 +319,23 @@ impl Engine {
             playbook.check(catalogue)?;
         }
         tracing::info!(run_id = %run.run_id, playbook = %run.playbook, "run resumed");
-        self.execute(run, playbook, signal).await
+        self.execute_in(store, run, playbook, signal).await
     }
 
     async fn execute(
         &self,
+        run: RunRecord,
+        playbook: Playbook,
+        signal: Signal,
+    ) -> Result<RunRecord, EngineError> {
+        self.execute_in(self.store.clone(), run, playbook, signal)
+            .await
+    }
+
+    /// Executes `run`, reading and writing through `store`.
+    async fn execute_in(
+        &self,
+        store: Arc<dyn Store>,
         run: RunRecord,
         playbook: Playbook,
         signal: Signal,
@@ -289,8 +348,7 @@ impl Engine {
             RunKind::Containment => Plan::new(&playbook, &signal, &specs),
             RunKind::Restore { .. } => Plan::default(),
         };
-        let previous: HashMap<String, ActionRecord> = self
-            .store
+        let previous: HashMap<String, ActionRecord> = store
             .actions(&run.run_id)?
             .into_iter()
             .map(|a| (a.key.clone(), a))
@@ -320,7 +378,7 @@ impl Engine {
             signal,
             specs,
             plugins: self.plugins.clone(),
-            store: self.store.clone(),
+            store: store.clone(),
             authority: self.authority.clone(),
             events: self.events.clone(),
             previous: Mutex::new(previous),
@@ -342,19 +400,23 @@ impl Engine {
             RunKind::Restore { plan, .. } => restore::run_all(ctx.clone(), plan.clone()).await?,
         }
         if ctx.stopping() {
-            return self.interrupted(run).await;
+            return self.interrupted(store.as_ref(), run).await;
         }
-        self.finish(run).await
+        self.finish(store.as_ref(), run).await
     }
 
     /// Records that `run` stopped with the service; it stays resumable.
-    async fn interrupted(&self, run: RunRecord) -> Result<RunRecord, EngineError> {
-        let actions = self.store.actions(&run.run_id)?;
+    async fn interrupted(
+        &self,
+        store: &dyn Store,
+        run: RunRecord,
+    ) -> Result<RunRecord, EngineError> {
+        let actions = store.actions(&run.run_id)?;
         let end = RunEnd {
             status: run.status,
             actions: status_counts(&actions),
         };
-        self.store
+        store
             .commit(Batch::new().audit(run_entry(&run, AuditEvent::RunInterrupted(end))))
             .await?;
         tracing::info!(run_id = %run.run_id, "run interrupted: it resumes on the next start");
@@ -362,8 +424,12 @@ impl Engine {
     }
 
     /// Sets the run's final status from its stored actions.
-    async fn finish(&self, mut run: RunRecord) -> Result<RunRecord, EngineError> {
-        let actions = self.store.actions(&run.run_id)?;
+    async fn finish(
+        &self,
+        store: &dyn Store,
+        mut run: RunRecord,
+    ) -> Result<RunRecord, EngineError> {
+        let actions = store.actions(&run.run_id)?;
         let succeeded = actions.iter().filter(|a| a.status.is_success()).count();
         run.status = if actions
             .iter()
@@ -387,7 +453,7 @@ impl Engine {
         } else {
             AuditEvent::RunPaused(end)
         };
-        self.store
+        store
             .commit(Batch::new().audit(run_entry(&run, event)).run(&run))
             .await?;
         tracing::info!(run_id = %run.run_id, status = run.status.as_str(), "run finished");

@@ -45,6 +45,17 @@ impl CommitWatch {
         *self.durable.borrow()
     }
 
+    /// Another replica's commit moved the audit head to `seq`: in a shared
+    /// store each commit is durable when it returns, so it counts at once.
+    pub fn observe(&self, seq: u64) {
+        self.applied.fetch_max(seq, Ordering::SeqCst);
+        self.durable.send_if_modified(|durable| {
+            let grew = seq > *durable;
+            *durable = (*durable).max(seq);
+            grew
+        });
+    }
+
     fn note_applied(&self) {
         if let Ok(Some(head)) = self.inner.audit_head() {
             self.applied.fetch_max(head.seq, Ordering::SeqCst);
@@ -112,6 +123,9 @@ impl Store for CommitWatch {
             });
             Ok(())
         })
+    }
+    fn leases(&self) -> Option<Arc<dyn cordon_store::Leases>> {
+        self.inner.leases()
     }
 }
 

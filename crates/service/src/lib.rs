@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod notify;
 pub mod oidc;
 pub mod problem;
+mod replicas;
 pub mod state;
 pub mod supervisor;
 pub mod tls;
@@ -97,11 +98,28 @@ impl Service {
         let ctx = Context::over(config, models, store.clone());
         check_group_teams(&ctx)?;
         let metrics = Arc::new(metrics::Metrics::new());
-        let engine = Arc::new(
-            ctx.engine(plugins.clone())
-                .observe_rate_limits(metrics.clone()),
-        );
-        let supervisor = Supervisor::new(engine.clone());
+        let engine = ctx
+            .engine(plugins.clone())
+            .observe_rate_limits(metrics.clone());
+        let (engine, supervisor) = match (store.leases(), ctx.config.store.lease()) {
+            (Some(leases), Some(ttl)) => {
+                let holder = replica_name();
+                tracing::info!(replica = %holder, "a replica: runs execute under leases of {} ms", ttl.as_millis());
+                let engine = Arc::new(engine.lease_new_runs(&holder, ttl));
+                let lost = metrics.clone();
+                let leasing = supervisor::Leasing::new(
+                    leases,
+                    holder,
+                    ttl,
+                    Box::new(move || lost.lease_lost()),
+                );
+                (engine.clone(), Supervisor::leased(engine, leasing))
+            }
+            _ => {
+                let engine = Arc::new(engine);
+                (engine.clone(), Supervisor::new(engine))
+            }
+        };
         let open_runs = state::OpenRuns::of(store.as_ref())?;
         let state = AppState {
             open_runs,
@@ -159,10 +177,16 @@ impl Service {
         }
         // Notifications follow the durable log in a task of their own: a
         // slow or failing notifier never holds containment up.
-        tokio::spawn(notify::run(state.clone(), self.notifiers));
+        tokio::spawn(replicas::when_leading(
+            state.clone(),
+            notify::run(state.clone(), self.notifiers),
+        ));
         if let Some(path) = state.config.server.audit_anchors.clone() {
             let every = std::time::Duration::from_millis(state.config.server.anchor_every_ms);
             tokio::spawn(anchors::run(state.clone(), path, every));
+        }
+        if state.supervisor.leasing().is_some() {
+            replicas::start(&state)?;
         }
         let unfinished: Vec<String> = state
             .store
@@ -175,7 +199,10 @@ impl Service {
             tracing::info!("resuming {} unfinished runs", unfinished.len());
         }
         for run_id in &unfinished {
-            state.supervisor.execute(run_id);
+            // A replica leaves alone what another one executes.
+            state
+                .supervisor
+                .execute_from(run_id, supervisor::Origin::Elsewhere);
         }
         state.ready.store(true, Ordering::SeqCst);
 
@@ -219,6 +246,16 @@ impl Service {
         served.map_err(|e| ServeError::Io(e.to_string()))?;
         Ok(drained)
     }
+}
+
+/// This replica's name in leases: its host, its process and a random part,
+/// so a restarted process never passes for the one before it.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "replica".into());
+    let random: u32 = rand::random();
+    format!("{host}-{}-{random:08x}", std::process::id())
 }
 
 /// Every team `[server.oidc.teams]` maps a group to is a team of the model.

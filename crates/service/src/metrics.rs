@@ -88,6 +88,8 @@ pub struct Metrics {
     connections: Family<PluginLabels, Counter>,
     approval_wait: Histogram,
     contain: Family<FromLabels, Histogram, fn() -> Histogram>,
+    leases_lost: Counter,
+    leases_taken_over: Counter,
     /// When each action's first attempt was recorded (audit `at`, ms).
     called_at: Mutex<HashMap<String, i64>>,
     /// When each action started waiting for an approval (audit `at`, ms).
@@ -189,8 +191,22 @@ impl Metrics {
             "From the signal (observed_at, or receipt) to the run's last containment action",
             contain.clone(),
         );
+        let leases_lost = Counter::default();
+        let leases_taken_over = Counter::default();
+        registry.register(
+            "lease_lost",
+            "Runs this replica stopped executing because its lease on them expired and another replica took them over",
+            leases_lost.clone(),
+        );
+        registry.register(
+            "lease_taken_over",
+            "Runs this replica took over from a replica whose lease on them expired",
+            leases_taken_over.clone(),
+        );
         Metrics {
             registry,
+            leases_lost,
+            leases_taken_over,
             signals,
             actions,
             decisions,
@@ -219,6 +235,16 @@ impl Metrics {
                 verdict: verdict.into(),
             })
             .inc();
+    }
+
+    /// Counts a run whose lease this replica lost.
+    pub fn lease_lost(&self) {
+        self.leases_lost.inc();
+    }
+
+    /// Counts a run this replica took over.
+    pub fn lease_taken_over(&self) {
+        self.leases_taken_over.inc();
     }
 
     /// Observes every durable audit record not seen yet.

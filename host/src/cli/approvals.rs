@@ -31,6 +31,7 @@ pub async fn answer(
     json: bool,
 ) -> anyhow::Result<u8> {
     let ctx = Context::open(config_path)?;
+    super::executes_here(&ctx)?;
     let authority = ctx.require_authority(if approved { "approve" } else { "reject" })?;
     let run = ctx.store.run(run_id)?;
     approvals::answer(

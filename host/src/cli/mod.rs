@@ -374,6 +374,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The engine a CLI command executes runs on — refused when replicas share
+/// the store: a run executed outside `cordon serve` holds no lease, so a
+/// replica could execute it at the same time.
+fn local_engine(
+    ctx: &cordon_config::Context,
+    plugins: std::sync::Arc<cordon_plugin_host::PluginHost>,
+) -> anyhow::Result<cordon_engine::Engine> {
+    executes_here(ctx)?;
+    Ok(ctx.engine(plugins))
+}
+
+/// Refuses a command that would execute runs here while replicas share the
+/// store (see [`local_engine`]); called before it changes anything.
+fn executes_here(ctx: &cordon_config::Context) -> anyhow::Result<()> {
+    if ctx.config.store.lease().is_some() {
+        anyhow::bail!(
+            "{}: [store] replicas = true: runs execute in `cordon serve` replicas, under leases; \
+             send the signal (or the approval, or the restore) to a replica with --server instead",
+            ctx.config.path.display()
+        );
+    }
+    Ok(())
+}
+
 /// The principal a local command acts as: the one `--as` names.
 fn local_principal(principal: Option<String>) -> anyhow::Result<String> {
     principal.ok_or_else(|| {

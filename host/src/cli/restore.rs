@@ -62,7 +62,7 @@ pub async fn restore(
         return Ok(EXIT_OK);
     }
     let progress = Progress::start(!json);
-    let engine = ctx.engine(plugins).with_events(progress.sender());
+    let engine = super::local_engine(&ctx, plugins)?.with_events(progress.sender());
     let restored = engine
         .restore(plan, principal.to_string())
         .await

@@ -105,7 +105,7 @@ pub async fn start(
         .clone()
         .unwrap_or_else(|| automation_principal(&playbook.owner));
     let progress = Progress::start(!args.json);
-    let engine = ctx.engine(plugins.clone()).with_events(progress.sender());
+    let engine = super::local_engine(&ctx, plugins.clone())?.with_events(progress.sender());
     let run = engine
         .start(RunRequest {
             playbook,
@@ -174,7 +174,7 @@ pub async fn resume_one(
     quiet: bool,
 ) -> anyhow::Result<(RunRecord, RunReport)> {
     let progress = Progress::start(!quiet);
-    let engine = ctx.engine(plugins).with_events(progress.sender());
+    let engine = super::local_engine(ctx, plugins)?.with_events(progress.sender());
     let finished = engine
         .resume(run_id)
         .await

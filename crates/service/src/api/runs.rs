@@ -269,8 +269,21 @@ async fn start(
                 .into_iter()
                 .collect()
         })
-        .await
-        .map_err(Problem::from)?;
+        .await;
+    let run = match run {
+        // Another replica started a run for this signal first.
+        Err(cordon_engine::EngineError::Store(cordon_store::StoreError::AlreadyOpen {
+            run_id,
+        })) => {
+            let existing = StartedRun {
+                run_id,
+                playbook: playbook.name.clone(),
+                existing: true,
+            };
+            return Ok((existing, false));
+        }
+        other => other.map_err(Problem::from)?,
+    };
     if !dry_run {
         *open = Some(run.run_id.clone());
     }
@@ -335,7 +348,7 @@ pub async fn show_run(
         // A long poll ends before the request's own time limit.
         let limit = state.config.server.request_timeout_ms.saturating_sub(500);
         let timeout = Duration::from_millis(ms.min(60_000).min(limit));
-        state.supervisor.wait_settled(&run_id, timeout).await;
+        wait_stopped(&state, &run_id, timeout).await;
     }
     let run = state.store.run(&run_id)?;
     let actions = state.store.actions(&run_id)?;
@@ -343,6 +356,29 @@ pub async fn show_run(
     Ok(axum::Json(
         RunReport::new(&run, &actions).with_facts(&facts),
     ))
+}
+
+/// Waits until `run_id` is not executing (here, or on another replica), or
+/// `timeout` passed.
+async fn wait_stopped(state: &AppState, run_id: &str, timeout: Duration) {
+    if state.supervisor.leasing().is_none() {
+        return state.supervisor.wait_settled(run_id, timeout).await;
+    }
+    // Another replica may execute it: its commits reach the watch.
+    let mut commits = state.watch.subscribe();
+    let _ = tokio::time::timeout(timeout, async {
+        loop {
+            let executing = state.supervisor.is_active(run_id)
+                || state
+                    .store
+                    .run(run_id)
+                    .is_ok_and(|run| run.status == cordon_types::RunStatus::Running);
+            if !executing || commits.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// Every action waiting for an approval.
