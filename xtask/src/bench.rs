@@ -18,6 +18,7 @@ pub const SECTIONS: &[&str] = &[
     "vault",
     "faults",
     "serve",
+    "replicas",
 ];
 
 /// Runs every section, or only those named in `only`.
@@ -67,6 +68,12 @@ pub fn run(only: &[String]) -> Result<()> {
             "\n==> cordon serve: signal intake, latency to the provider, live-event fan-out (Vault simulator)"
         );
         crate::bench_serve::run()?;
+    }
+    if wanted("replicas") {
+        println!(
+            "\n==> cordon serve replicas on one PostgreSQL: actions per second, 1 replica and 3 (Vault simulator)"
+        );
+        crate::bench_replicas::run()?;
     }
     let mut command = String::from("cargo xtask bench");
     for section in only {

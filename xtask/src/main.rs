@@ -10,6 +10,7 @@
 mod bench;
 mod bench_faults;
 mod bench_incident;
+mod bench_replicas;
 mod bench_serve;
 mod bench_vault;
 mod demo;
