@@ -165,6 +165,14 @@ impl Engine {
         self.stopping.load(Ordering::SeqCst)
     }
 
+    /// The store as a run under `fence` writes to it.
+    fn store_under(&self, fence: Option<Fence>) -> Arc<dyn Store> {
+        match fence {
+            Some(fence) => Arc::new(Fenced::new(self.store.clone(), fence)),
+            None => self.store.clone(),
+        }
+    }
+
     /// Records that `run_id` was cut off before it returned (a service's
     /// drain deadline passed); like a kill, it stays resumable.
     /// Under a run lease, the record carries its `fence`.
@@ -173,10 +181,7 @@ impl Engine {
         run_id: &str,
         fence: Option<Fence>,
     ) -> Result<RunRecord, EngineError> {
-        let store: Arc<dyn Store> = match fence {
-            Some(fence) => Arc::new(Fenced::new(self.store.clone(), fence)),
-            None => self.store.clone(),
-        };
+        let store = self.store_under(fence);
         let run = store.run(run_id)?;
         self.interrupted(store.as_ref(), run).await
     }
@@ -305,10 +310,7 @@ impl Engine {
         run_id: &str,
         fence: Option<Fence>,
     ) -> Result<RunRecord, EngineError> {
-        let store: Arc<dyn Store> = match fence {
-            Some(fence) => Arc::new(Fenced::new(self.store.clone(), fence)),
-            None => self.store.clone(),
-        };
+        let store = self.store_under(fence);
         let run = store.run(run_id)?;
         if run.status.is_finished() {
             return Err(EngineError::Finished(run.run_id));

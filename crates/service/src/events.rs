@@ -7,9 +7,8 @@
 //! durable records are streamed: [`CommitWatch`] publishes a seq only once
 //! the flush that made it durable has returned.
 
-use cordon_store::audit::{self, Head};
+use cordon_store::audit;
 use cordon_store::{AuditRecord, Batch, LedgerCounts, LedgerKey, Store, StoreError, StoreFuture};
-use cordon_types::{ActionRecord, FactsRecord, GrantRecord, IncidentRecord, RunRecord};
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,39 +63,8 @@ impl CommitWatch {
 }
 
 impl Store for CommitWatch {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn run(&self, run_id: &str) -> Result<RunRecord, StoreError> {
-        self.inner.run(run_id)
-    }
-    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        self.inner.runs()
-    }
-    fn action(&self, run_id: &str, key: &str) -> Result<Option<ActionRecord>, StoreError> {
-        self.inner.action(run_id, key)
-    }
-    fn actions(&self, run_id: &str) -> Result<Vec<ActionRecord>, StoreError> {
-        self.inner.actions(run_id)
-    }
-    fn grants(&self) -> Result<Vec<GrantRecord>, StoreError> {
-        self.inner.grants()
-    }
-    fn incident(&self, id: &str) -> Result<Option<IncidentRecord>, StoreError> {
-        self.inner.incident(id)
-    }
-    fn facts(&self, run_id: &str) -> Result<Vec<FactsRecord>, StoreError> {
-        self.inner.facts(run_id)
-    }
-    fn audit_entries(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.inner.audit_entries()
-    }
-    fn audit_range(&self, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.inner.audit_range(from, to)
-    }
-    fn audit_head(&self) -> Result<Option<Head>, StoreError> {
-        self.inner.audit_head()
-    }
+    cordon_store::forward_reads!(inner);
+
     fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         self.inner.apply(batch)?;
         self.note_applied();

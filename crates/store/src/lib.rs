@@ -41,6 +41,68 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+#[doc(hidden)]
+pub use cordon_types as __types;
+
+/// Implements a [`Store`]'s reads (and [`Store::location`]) by passing them
+/// to the store in the field `$inner`: for wrappers that change only how
+/// writes go, such as [`Fenced`].
+#[macro_export]
+macro_rules! forward_reads {
+    ($inner:ident) => {
+        fn location(&self) -> String {
+            self.$inner.location()
+        }
+        fn run(&self, run_id: &str) -> Result<$crate::__types::RunRecord, $crate::StoreError> {
+            self.$inner.run(run_id)
+        }
+        fn runs(&self) -> Result<Vec<$crate::__types::RunRecord>, $crate::StoreError> {
+            self.$inner.runs()
+        }
+        fn action(
+            &self,
+            run_id: &str,
+            key: &str,
+        ) -> Result<Option<$crate::__types::ActionRecord>, $crate::StoreError> {
+            self.$inner.action(run_id, key)
+        }
+        fn actions(
+            &self,
+            run_id: &str,
+        ) -> Result<Vec<$crate::__types::ActionRecord>, $crate::StoreError> {
+            self.$inner.actions(run_id)
+        }
+        fn grants(&self) -> Result<Vec<$crate::__types::GrantRecord>, $crate::StoreError> {
+            self.$inner.grants()
+        }
+        fn incident(
+            &self,
+            id: &str,
+        ) -> Result<Option<$crate::__types::IncidentRecord>, $crate::StoreError> {
+            self.$inner.incident(id)
+        }
+        fn facts(
+            &self,
+            run_id: &str,
+        ) -> Result<Vec<$crate::__types::FactsRecord>, $crate::StoreError> {
+            self.$inner.facts(run_id)
+        }
+        fn audit_entries(&self) -> Result<Vec<(u64, Vec<u8>)>, $crate::StoreError> {
+            self.$inner.audit_entries()
+        }
+        fn audit_range(
+            &self,
+            from: u64,
+            to: u64,
+        ) -> Result<Vec<(u64, Vec<u8>)>, $crate::StoreError> {
+            self.$inner.audit_range(from, to)
+        }
+        fn audit_head(&self) -> Result<Option<$crate::audit::Head>, $crate::StoreError> {
+            self.$inner.audit_head()
+        }
+    };
+}
+
 /// A future a [`Store`] returns.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
