@@ -161,7 +161,7 @@ async fn run(
     // provider may have applied it.
     let mut unanswered_attempt = (record.attempts > 0).then_some(record.attempts);
     loop {
-        let slot = ctx.gates.slot(ctx.plugins.as_ref(), &record.plugin).await;
+        let mut slot = ctx.gates.slot(ctx.plugins.as_ref(), &record.plugin).await;
         if ctx.stopping() {
             // The service stops while this waited for a slot: no call goes
             // out now; the recorded decision is reused on resume.
@@ -197,6 +197,21 @@ async fn run(
                     .map(|c| c as std::sync::Arc<dyn cordon_plugin_host::Checkpoint>),
             )
             .await;
+        // A 429 closes the gate while this call still holds its slot: the
+        // next call waiting for the slot finds the gate closed.
+        let rate_limited = match &report.result {
+            Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, .. }))
+                if rate_limited_waits < MAX_RATE_LIMITED_WAITS =>
+            {
+                rate_limited_waits += 1;
+                Some(
+                    ctx.gates
+                        .rate_limited(&record.plugin, *retry_after_ms, rate_limited_waits),
+                )
+            }
+            _ => None,
+        };
+        drop(slot);
         if let Some(checkpoint) = &checkpoint {
             checkpoint.merge_into(&mut record);
         }
@@ -234,14 +249,9 @@ async fn run(
                 }
                 break;
             }
-            Err(CallError::Provider(ProviderError::RateLimited {
-                retry_after_ms,
-                detail,
-            })) if rate_limited_waits < MAX_RATE_LIMITED_WAITS => {
-                rate_limited_waits += 1;
-                let wait =
-                    ctx.gates
-                        .rate_limited(&record.plugin, retry_after_ms, rate_limited_waits);
+            Err(CallError::Provider(ProviderError::RateLimited { detail, .. }))
+                if let Some(wait) = rate_limited =>
+            {
                 tracing::info!(
                     plugin = %record.plugin, target = %record.target, wait_ms = wait.as_millis() as u64,
                     "rate limited: {detail}"

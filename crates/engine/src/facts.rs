@@ -184,7 +184,7 @@ async fn inspect(
 ) -> Result<IdentityFacts, CallError> {
     let mut waits = 0;
     loop {
-        let slot = ctx.gates.slot(ctx.plugins.as_ref(), plugin).await;
+        let mut slot = ctx.gates.slot(ctx.plugins.as_ref(), plugin).await;
         let report = slot.inspect(identity.clone()).await;
         requests.extend(report.requests);
         match report.result {
@@ -192,7 +192,10 @@ async fn inspect(
                 if waits < MAX_RATE_LIMITED_WAITS =>
             {
                 waits += 1;
+                // Closed while the slot is still held: the next inspection
+                // waiting for it finds the gate closed.
                 ctx.gates.rate_limited(plugin, retry_after_ms, waits);
+                drop(slot);
             }
             result => return result,
         }

@@ -21,18 +21,25 @@ pub trait Plugins: Catalogue + Send + Sync {
     fn reserve<'a>(&'a self, plugin: &'a str) -> BoxFuture<'a, Box<dyn PluginSlot<'a> + 'a>>;
 }
 
-/// One reserved place under a plugin's concurrency limit; a call uses it up.
+/// One reserved place under a plugin's concurrency limit, held until it is
+/// dropped. The engine makes one call in a slot and drops it only after it
+/// has acted on the answer: a 429 closes the plugin's rate gate before the
+/// next waiting call can take the slot and send.
 pub trait PluginSlot<'a>: Send {
     /// Runs an action; what the plugin checkpoints before a write goes to
     /// `checkpoint` (none in a dry run).
-    fn execute(
-        self: Box<Self>,
+    fn execute<'s>(
+        &'s mut self,
         request: ActionRequest,
         checkpoint: Option<Arc<dyn Checkpoint>>,
-    ) -> BoxFuture<'a, CallReport<ActionOutcome>>;
+    ) -> BoxFuture<'s, CallReport<ActionOutcome>>
+    where
+        'a: 's;
 
     /// Asks what the plugin knows about an identity.
-    fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>>;
+    fn inspect<'s>(&'s mut self, identity: Identity) -> BoxFuture<'s, CallReport<IdentityFacts>>
+    where
+        'a: 's;
 }
 
 impl Plugins for PluginHost {
@@ -46,15 +53,21 @@ impl Plugins for PluginHost {
 }
 
 impl<'a> PluginSlot<'a> for cordon_plugin_host::Slot<'a> {
-    fn execute(
-        self: Box<Self>,
+    fn execute<'s>(
+        &'s mut self,
         request: ActionRequest,
         checkpoint: Option<Arc<dyn Checkpoint>>,
-    ) -> BoxFuture<'a, CallReport<ActionOutcome>> {
-        Box::pin(async move { (*self).execute_with(&request, checkpoint).await })
+    ) -> BoxFuture<'s, CallReport<ActionOutcome>>
+    where
+        'a: 's,
+    {
+        Box::pin(async move { self.execute_with(&request, checkpoint).await })
     }
 
-    fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>> {
-        Box::pin(async move { (*self).inspect(&identity).await })
+    fn inspect<'s>(&'s mut self, identity: Identity) -> BoxFuture<'s, CallReport<IdentityFacts>>
+    where
+        'a: 's,
+    {
+        Box::pin(async move { cordon_plugin_host::Slot::inspect(self, &identity).await })
     }
 }

@@ -541,3 +541,57 @@ async fn no_call_passes_a_closed_rate_gate_while_its_intent_is_written() {
         );
     }
 }
+
+/// Records, on the fake's clock, when the engine closed a rate gate.
+struct GateClosings(Arc<FakePlugins>, std::sync::Mutex<Vec<usize>>);
+
+impl cordon_engine::gate::RateLimitObserver for GateClosings {
+    fn rate_limited(&self, _plugin: &str, _wait: Duration) {
+        self.1.lock().unwrap().push(self.0.tick());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_closes_the_gate_before_its_slot_is_given_back() {
+    // One slot: a call waiting for it must find the gate closed, or it
+    // would send into the window the provider just said is spent.
+    let Harness {
+        fake,
+        store,
+        engine,
+    } = Harness::new(FakePlugins::standard(1));
+    let closings = Arc::new(GateClosings(fake.clone(), Default::default()));
+    let h = Harness {
+        fake: fake.clone(),
+        store,
+        engine: engine.observe_rate_limits(closings.clone()),
+    };
+    for id in ["AK1", "AK2"] {
+        h.fake.script(
+            "deactivate-access-key",
+            id,
+            vec![Reply::RateLimited(Some(5_000)).into(), applied(&[]).into()],
+        );
+    }
+    let run = h.run(DEACTIVATE, two_keys(), false).await;
+    assert_eq!(run.status, RunStatus::Completed);
+    let closed = closings.1.lock().unwrap().clone();
+    let released = h.fake.released();
+    let limited: Vec<usize> = h
+        .fake
+        .calls()
+        .iter()
+        .filter_map(|c| c.answered.as_ref().filter(|a| a.2 == "rate-limited"))
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(limited.len(), 2, "both keys were limited once");
+    for answered in limited {
+        let next = |times: &[usize]| times.iter().copied().find(|t| *t > answered);
+        let (closed_at, released_at) = (next(&closed), next(&released));
+        assert!(
+            closed_at.is_some() && closed_at < released_at,
+            "the 429 answered at {answered} closed the gate at {closed_at:?}, \
+             after its slot was given back at {released_at:?}"
+        );
+    }
+}

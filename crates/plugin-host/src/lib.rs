@@ -461,7 +461,9 @@ impl PluginHost {
     }
 }
 
-/// A reserved place under a plugin's concurrency limit.
+/// A reserved place under a plugin's concurrency limit, held until dropped:
+/// a caller that must act on an answer before the next call may go (a 429
+/// closing a rate gate) reads the report first and drops the slot after.
 pub struct Slot<'a> {
     host: &'a PluginHost,
     plugin: &'a LoadedPlugin,
@@ -470,7 +472,7 @@ pub struct Slot<'a> {
 
 impl Slot<'_> {
     /// Asks the plugin what it knows about an identity, in this slot.
-    pub async fn inspect(self, identity: &Identity) -> CallReport<IdentityFacts> {
+    pub async fn inspect(&self, identity: &Identity) -> CallReport<IdentityFacts> {
         let report = self.host.invoke(self.plugin, Call::Inspect(identity)).await;
         map_report(report, |r| match r {
             Returned::Facts(f) => f,
@@ -479,14 +481,14 @@ impl Slot<'_> {
     }
 
     /// Runs an action in this slot; its checkpoints are accepted and dropped.
-    pub async fn execute(self, request: &ActionRequest) -> CallReport<ActionOutcome> {
+    pub async fn execute(&self, request: &ActionRequest) -> CallReport<ActionOutcome> {
         self.execute_with(request, None).await
     }
 
     /// Runs an action in this slot, keeping its checkpoints in `checkpoint`
     /// (see [`Checkpoint`]).
     pub async fn execute_with(
-        self,
+        &self,
         request: &ActionRequest,
         checkpoint: Option<Arc<dyn Checkpoint>>,
     ) -> CallReport<ActionOutcome> {

@@ -127,6 +127,8 @@ impl Call {
 struct State {
     calls: Vec<Call>,
     clock: usize,
+    /// When each slot was given back, on `clock`.
+    released: Vec<usize>,
     script: HashMap<(String, String), VecDeque<Answer>>,
 }
 
@@ -248,6 +250,19 @@ impl FakePlugins {
     /// Every call so far, in start order.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
+    }
+
+    /// Moves the fake's logical clock on and returns the new time: for a
+    /// test's own observers to order what they see among the fake's calls.
+    pub fn tick(&self) -> usize {
+        let mut state = self.lock();
+        state.clock += 1;
+        state.clock
+    }
+
+    /// When each slot was given back, on the logical clock, in order.
+    pub fn released(&self) -> Vec<usize> {
+        self.lock().released.clone()
     }
 
     /// The `execute` calls so far, in start order.
@@ -434,12 +449,24 @@ struct FakeSlot<'a> {
     _permit: OwnedSemaphorePermit,
 }
 
+impl Drop for FakeSlot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.fake.lock();
+        state.clock += 1;
+        let at = state.clock;
+        state.released.push(at);
+    }
+}
+
 impl<'a> PluginSlot<'a> for FakeSlot<'a> {
-    fn execute(
-        self: Box<Self>,
+    fn execute<'s>(
+        &'s mut self,
         request: ActionRequest,
         _checkpoint: Option<Arc<dyn cordon_plugin_host::Checkpoint>>,
-    ) -> BoxFuture<'a, CallReport<ActionOutcome>> {
+    ) -> BoxFuture<'s, CallReport<ActionOutcome>>
+    where
+        'a: 's,
+    {
         Box::pin(async move {
             let result = self.fake.execute(self.plugin, request).await;
             CallReport {
@@ -450,7 +477,10 @@ impl<'a> PluginSlot<'a> for FakeSlot<'a> {
         })
     }
 
-    fn inspect(self: Box<Self>, identity: Identity) -> BoxFuture<'a, CallReport<IdentityFacts>> {
+    fn inspect<'s>(&'s mut self, identity: Identity) -> BoxFuture<'s, CallReport<IdentityFacts>>
+    where
+        'a: 's,
+    {
         Box::pin(async move {
             let facts = self.fake.inspect(self.plugin, identity);
             CallReport {
