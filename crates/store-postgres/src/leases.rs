@@ -179,10 +179,11 @@ fn listen(pool: &Pool, closed: &AtomicBool, on: &(dyn Fn(Notice) + Send)) {
             on(Notice::Reconnected);
         }
         first = false;
-        let mut notifications = client.notifications();
-        let mut heard = notifications.timeout_iter(LISTEN_TICK);
         loop {
-            match heard.next() {
+            // A fresh iterator each time: one that timed out once answers
+            // `None` at once from then on.
+            let heard = client.notifications().timeout_iter(LISTEN_TICK).next();
+            match heard {
                 Ok(Some(n)) => match n.channel() {
                     "cordon_wake" => on(Notice::Wake(n.payload().to_string())),
                     "cordon_commit" => {
@@ -193,6 +194,11 @@ fn listen(pool: &Pool, closed: &AtomicBool, on: &(dyn Fn(Notice) + Send)) {
                     _ => {}
                 },
                 Ok(None) if closed.load(Ordering::Relaxed) => return,
+                // A closed connection answers `None`, not an error.
+                Ok(None) if client.is_closed() => {
+                    tracing::warn!("lost the connection listening for other replicas");
+                    break;
+                }
                 Ok(None) => {}
                 Err(err) => {
                     tracing::warn!(

@@ -161,4 +161,15 @@ async fn replicas_hear_each_others_commits_and_wakes() {
         }
     };
     assert_eq!(committed, seq);
+
+    // Quiet for longer than the listener waits at a time (the retried
+    // wakes above drain first): one wake after the quiet is still heard.
+    while rx.recv_timeout(Duration::from_millis(1500)).is_ok() {}
+    a_leases.wake("run-2").unwrap();
+    let heard = rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(
+        heard,
+        Ok(Notice::Wake("run-2".into())),
+        "a listener that was quiet went deaf"
+    );
 }
