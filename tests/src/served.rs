@@ -101,10 +101,44 @@ pub fn served_with(
     concurrency: u64,
     setup: impl FnOnce(&mut Workspace),
 ) -> Workspace {
+    served_under(sim, playbook, tokens, server, concurrency, MODEL, setup)
+}
+
+/// A workspace for `cordon serve` replicas: a one-step playbook `bulk`
+/// revoking Vault tokens, served from the PostgreSQL database at `url`
+/// shared by replicas whose leases last `lease_ms`, under `model`.
+pub fn replicated(
+    sim: &Sim<VaultState>,
+    url: &str,
+    lease_ms: u64,
+    tokens: &Tokens,
+    model: &str,
+    server: &str,
+    concurrency: u64,
+) -> Workspace {
+    let playbook = sims::playbook(
+        "bulk",
+        "nhi",
+        &[sims::Step::new("revoke", "vault", "revoke-token", "token")],
+    );
+    served_under(sim, &playbook, tokens, server, concurrency, model, |ws| {
+        ws.replicas(url, lease_ms)
+    })
+}
+
+fn served_under(
+    sim: &Sim<VaultState>,
+    playbook: &str,
+    tokens: &Tokens,
+    server: &str,
+    concurrency: u64,
+    model: &str,
+    setup: impl FnOnce(&mut Workspace),
+) -> Workspace {
     let mut ws = Workspace::new();
     setup(&mut ws);
     ws.env("VAULT_TOKEN", VAULT_ROOT_TOKEN);
-    ws.authority(MODEL);
+    ws.authority(model);
     ws.write("playbook.toml", playbook);
     ws.config_extra(&format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nplaybooks = [\"playbook.toml\"]\n{server}\n{}",

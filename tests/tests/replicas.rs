@@ -6,9 +6,9 @@
 //! replica, and the one audit chain verifies.
 
 use cordon_e2e::cordon::Workspace;
-use cordon_e2e::served::{Tokens, bulk, revocations, revoked, signal, slow_vault, tokens};
+use cordon_e2e::served::{self, Tokens, bulk, revocations, revoked, signal, slow_vault, tokens};
 use cordon_e2e::server::Server;
-use cordon_e2e::sims::{self, Step};
+use cordon_e2e::sims;
 use cordon_sim::vault::VaultState;
 use cordon_store_postgres::testing::TempPostgres;
 use serde_json::Value;
@@ -17,25 +17,9 @@ use std::time::{Duration, Instant};
 /// How long a replica's lease lasts unrenewed in these tests.
 const LEASE_MS: u64 = 1500;
 
-/// A workspace serving a one-step revoke playbook from a database shared
-/// by replicas, with `model` as the authority model.
+/// A replicas' workspace with `model` as the authority model.
 fn replicated(sim: &sims::Sim<VaultState>, url: &str, tokens: &Tokens, model: &str) -> Workspace {
-    let mut ws = Workspace::new();
-    ws.replicas(url, LEASE_MS);
-    ws.env("VAULT_TOKEN", cordon_e2e::sims::VAULT_ROOT_TOKEN);
-    ws.authority(model);
-    let playbook = sims::playbook(
-        "bulk",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    );
-    ws.write("playbook.toml", &playbook);
-    ws.config_extra(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nplaybooks = [\"playbook.toml\"]\n{}",
-        tokens.config
-    ));
-    ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", 4)]);
-    ws
+    served::replicated(sim, url, LEASE_MS, tokens, model, "", 4)
 }
 
 fn three(ws: &Workspace) -> Vec<Server> {

@@ -6,9 +6,9 @@
 
 use anyhow::Result;
 use cordon_e2e::cordon::Workspace;
-use cordon_e2e::served::{MODEL, Tokens, signal, tokens};
+use cordon_e2e::served::{MODEL, Tokens, replicated, signal, tokens};
 use cordon_e2e::server::Server;
-use cordon_e2e::sims::{self, Step, VAULT_ROOT_TOKEN};
+use cordon_e2e::sims;
 use cordon_sim::vault::{TokenSpec, VaultState};
 use cordon_store_postgres::testing::TempPostgres;
 use serde_json::json;
@@ -19,23 +19,8 @@ const CLIENTS: usize = 16;
 const SIGNALS: usize = 600;
 
 fn workspace(sim: &sims::Sim<VaultState>, url: &str, tokens: &Tokens) -> Workspace {
-    let mut ws = Workspace::new();
-    ws.replicas(url, 10_000);
-    ws.env("VAULT_TOKEN", VAULT_ROOT_TOKEN);
-    ws.authority(MODEL);
-    let playbook = sims::playbook(
-        "bench",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    );
-    ws.write("playbook.toml", &playbook);
-    ws.config_extra(&format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nplaybooks = [\"playbook.toml\"]\n\
-         rate_limit = {{ per_minute = 1000000, burst = 1000000 }}\n{}",
-        tokens.config
-    ));
-    ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", 16)]);
-    ws
+    let server = "rate_limit = { per_minute = 1000000, burst = 1000000 }";
+    replicated(sim, url, 10_000, tokens, MODEL, server, 16)
 }
 
 /// Actions per second with `count` replicas on a fresh database.
