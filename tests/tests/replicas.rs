@@ -2,7 +2,8 @@
 //! = true`), judged by the Vault simulator's own state: a run survives the
 //! `kill -9` of the replica executing it, a replica paused past its lease
 //! records nothing after it wakes, a signal delivered to two replicas runs
-//! once, a blast-radius cap holds across replicas, live events reach every
+//! once, a blast-radius cap holds across replicas, an approval given on
+//! one replica wakes the one executing the run, live events reach every
 //! replica, and the one audit chain verifies.
 
 use cordon_e2e::cordon::Workspace;
@@ -260,5 +261,70 @@ fn a_cap_of_n_actions_per_minute_lets_exactly_n_through_across_replicas() {
         SIGNALS - CAP,
         "{statuses:?}"
     );
+    verify(&ws);
+}
+
+#[test]
+fn an_approval_answered_on_another_replica_wakes_the_one_executing_the_run() {
+    // Revoking 60 slow tokens keeps the first replica executing the run
+    // while the entity's disable waits for nadia's approval, which she
+    // gives on the second replica: it cannot claim the run, so it wakes
+    // the holder, which executes the approved action next.
+    const N: usize = 60;
+    let pg = TempPostgres::start();
+    let url = pg.fresh_database();
+    let mut config = cordon_sim::vault::VaultConfig::with_root_token(sims::VAULT_ROOT_TOKEN);
+    config.faults.latency_ms = 150;
+    let (sim, demo) = sims::vault_with(config);
+    let tokens = tokens();
+    let (accessors, identities) = bulk(&sim, N);
+    let mut identities = identities.as_array().unwrap().clone();
+    identities.push(serde_json::json!(
+        { "provider": "vault", "kind": "agent", "id": demo.agent_entity_id }
+    ));
+    let playbook = served::agent_containment();
+    let ws = served::served_with(&sim, &playbook, &tokens, "", 4, |ws| {
+        ws.replicas(&url, LEASE_MS)
+    });
+    let mut replicas: Vec<Server> = (0..2).map(|_| Server::start(&ws)).collect();
+    let events = replicas[1].events("", &tokens.nadia);
+
+    let accepted = replicas[0].post("/v1/signals", &tokens.detector, &signal(identities.into()));
+    let run_id = run_id(&accepted);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let event = events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("approval.needed reaches the second replica");
+        if event["sse_event"] == "approval.needed" && event["run_id"] == run_id.as_str() {
+            break;
+        }
+    }
+    let approved = replicas[1].request(
+        "POST",
+        &format!("/v1/runs/{run_id}/approve"),
+        Some(&tokens.nadia),
+        Some("{}"),
+    );
+    assert_eq!(approved.status, 202, "{}", approved.body);
+    let at_approval = revoked(&sim, &accessors);
+    assert!(
+        at_approval < N,
+        "the run was done revoking before the approval"
+    );
+
+    // The pass that was under way ends waiting (it decided the disable
+    // before the approval); the wake makes its replica go on at once. Were
+    // nobody woken, the run would stay waiting: a waiting run has no lease
+    // to expire and be taken over.
+    let path = format!("/v1/runs/{run_id}");
+    replicas[0].wait_until("the run completes", Duration::from_secs(120), || {
+        replicas[0].get(&path, &tokens.nadia)["status"] == "completed"
+    });
+    assert!(sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
+    assert_eq!(revoked(&sim, &accessors), N);
+    for replica in &mut replicas {
+        replica.sigterm();
+    }
     verify(&ws);
 }

@@ -22,7 +22,9 @@ pub(crate) async fn decide_and_run(
     retries: Retries,
 ) -> Result<ActionRecord, StoreError> {
     if record.decision.is_none() {
-        record.decision = Some(decide(ctx, &mut record)?);
+        let decision = decide(ctx, &mut record)?;
+        awaits_if_asked(ctx, &mut record, &decision);
+        record.decision = Some(decision);
     }
     match record.decision.clone() {
         Some(Decision::Allowed { .. }) => run(ctx, record, retries, None).await,
@@ -49,18 +51,31 @@ pub(crate) async fn decide_and_run(
                 run(ctx, record, retries, Some(waits)).await
             }
             None => {
+                // Decided by an older Cordon, which recorded the wait apart.
                 if record.status != ActionStatus::AwaitingApproval {
-                    record.status = ActionStatus::AwaitingApproval;
-                    record.detail = format!(
-                        "{reason}; waiting for approval by a member of team {}",
-                        approvers.join(" or ")
-                    );
+                    let decision = Decision::NeedsApproval { approvers, reason };
+                    awaits_if_asked(ctx, &mut record, &decision);
                     record::commit(ctx, &record, None).await?;
                 }
                 Ok(record)
             }
         },
         None => unreachable!("decided above"),
+    }
+}
+
+/// Marks `record` as waiting, when `decision` needs an approval a real run
+/// waits for. The decision's own commit carries the wait, so an approver
+/// told by the `approval.needed` event finds the action waiting.
+fn awaits_if_asked(ctx: &RunContext, record: &mut ActionRecord, decision: &Decision) {
+    if let Decision::NeedsApproval { approvers, reason } = decision
+        && !ctx.run.dry_run
+    {
+        record.status = ActionStatus::AwaitingApproval;
+        record.detail = format!(
+            "{reason}; waiting for approval by a member of team {}",
+            approvers.join(" or ")
+        );
     }
 }
 
@@ -83,6 +98,7 @@ fn decide(ctx: &RunContext, record: &mut ActionRecord) -> Result<Decision, Store
     let decided = |decision: &Decision, record: &ActionRecord| {
         let mut decided = record.clone();
         decided.decision = Some(decision.clone());
+        awaits_if_asked(ctx, &mut decided, decision);
         let event = AuditEvent::Decision {
             action: ActionRef::from(&decided),
             decision: decision.clone(),
