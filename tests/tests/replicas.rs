@@ -317,10 +317,20 @@ fn an_approval_answered_on_another_replica_wakes_the_one_executing_the_run() {
     // before the approval); the wake makes its replica go on at once. Were
     // nobody woken, the run would stay waiting: a waiting run has no lease
     // to expire and be taken over.
-    let path = format!("/v1/runs/{run_id}");
-    replicas[0].wait_until("the run completes", Duration::from_secs(120), || {
-        replicas[0].get(&path, &tokens.nadia)["status"] == "completed"
-    });
+    // `settled` waits server-side while the run runs; between its passes
+    // it looks again after a pause that keeps nadia under her rate limit.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let report = replicas[0].settled(&run_id, &tokens.nadia);
+        if report["status"] == "completed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not complete: {report}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     assert!(sim.state.entity(&demo.agent_entity_id).unwrap().disabled);
     assert_eq!(revoked(&sim, &accessors), N);
     for replica in &mut replicas {
