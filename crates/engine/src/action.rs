@@ -22,9 +22,7 @@ pub(crate) async fn decide_and_run(
     retries: Retries,
 ) -> Result<ActionRecord, StoreError> {
     if record.decision.is_none() {
-        let decision = decide(ctx, &mut record)?;
-        awaits_if_asked(ctx, &mut record, &decision);
-        record.decision = Some(decision);
+        record.decision = Some(decide(ctx, &mut record)?);
     }
     match record.decision.clone() {
         Some(Decision::Allowed { .. }) => run(ctx, record, retries, None).await,
@@ -112,7 +110,11 @@ fn decide(ctx: &RunContext, record: &mut ActionRecord) -> Result<Decision, Store
                 record.domain = prepared.domain.clone();
             }
             let snapshot = record.clone();
-            prepared.record(ctx.store.as_ref(), now_ms(), &mut |d| decided(d, &snapshot))
+            let decision =
+                prepared.record(ctx.store.as_ref(), now_ms(), &mut |d| decided(d, &snapshot))?;
+            // `record` as its decision was committed.
+            awaits_if_asked(ctx, record, &decision);
+            Ok(decision)
         }
         // The store cannot be reached now: nothing is decided or run; the
         // run stops with the error and this action is decided when it

@@ -506,6 +506,18 @@ async fn every_planned_node_reports_that_it_finished() {
     );
 }
 
+/// Scripts a 429 (reset in 5 s) as the first answer for each of
+/// [`two_keys`], then success.
+fn limit_each_key_once(fake: &FakePlugins) {
+    for id in ["AK1", "AK2"] {
+        fake.script(
+            "deactivate-access-key",
+            id,
+            vec![Reply::RateLimited(Some(5_000)).into(), applied(&[]).into()],
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn no_call_passes_a_closed_rate_gate_while_its_intent_is_written() {
     let h = Harness::with(
@@ -515,13 +527,7 @@ async fn no_call_passes_a_closed_rate_gate_while_its_intent_is_written() {
         None,
     );
     // Whichever key is called first gets the 429.
-    for id in ["AK1", "AK2"] {
-        h.fake.script(
-            "deactivate-access-key",
-            id,
-            vec![Reply::RateLimited(Some(5_000)).into(), applied(&[]).into()],
-        );
-    }
+    limit_each_key_once(&h.fake);
     let run = h.run(DEACTIVATE, two_keys(), false).await;
     assert_eq!(run.status, RunStatus::Completed);
     let calls = h.fake.calls();
@@ -566,13 +572,7 @@ async fn a_429_closes_the_gate_before_its_slot_is_given_back() {
         store,
         engine: engine.observe_rate_limits(closings.clone()),
     };
-    for id in ["AK1", "AK2"] {
-        h.fake.script(
-            "deactivate-access-key",
-            id,
-            vec![Reply::RateLimited(Some(5_000)).into(), applied(&[]).into()],
-        );
-    }
+    limit_each_key_once(&h.fake);
     let run = h.run(DEACTIVATE, two_keys(), false).await;
     assert_eq!(run.status, RunStatus::Completed);
     let closed = closings.1.lock().unwrap().clone();

@@ -132,6 +132,14 @@ struct State {
     script: HashMap<(String, String), VecDeque<Answer>>,
 }
 
+impl State {
+    /// Moves the logical clock on; the new time.
+    fn tick(&mut self) -> usize {
+        self.clock += 1;
+        self.clock
+    }
+}
+
 /// Plugins that answer from a script.
 pub struct FakePlugins {
     infos: BTreeMap<String, PluginInfo>,
@@ -255,9 +263,7 @@ impl FakePlugins {
     /// Moves the fake's logical clock on and returns the new time: for a
     /// test's own observers to order what they see among the fake's calls.
     pub fn tick(&self) -> usize {
-        let mut state = self.lock();
-        state.clock += 1;
-        state.clock
+        self.lock().tick()
     }
 
     /// When each slot was given back, on the logical clock, in order.
@@ -302,8 +308,7 @@ impl FakePlugins {
     fn start(&self, kind: &'static str, plugin: &str, request: &ActionRequest) -> usize {
         let index = {
             let mut state = self.lock();
-            state.clock += 1;
-            let started = state.clock;
+            let started = state.tick();
             state.calls.push(Call {
                 kind,
                 plugin: plugin.into(),
@@ -325,8 +330,7 @@ impl FakePlugins {
     fn answered(&self, index: usize, what: &str) {
         {
             let mut state = self.lock();
-            state.clock += 1;
-            let at = state.clock;
+            let at = state.tick();
             state.calls[index].answered = Some((at, Instant::now(), what.to_string()));
         }
         self.changed.send_replace(());
@@ -452,8 +456,7 @@ struct FakeSlot<'a> {
 impl Drop for FakeSlot<'_> {
     fn drop(&mut self) {
         let mut state = self.fake.lock();
-        state.clock += 1;
-        let at = state.clock;
+        let at = state.tick();
         state.released.push(at);
     }
 }
