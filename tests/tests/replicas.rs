@@ -2,10 +2,10 @@
 //! = true`), judged by the Vault simulator's own state: a run survives the
 //! `kill -9` of the replica executing it, a replica paused past its lease
 //! records nothing after it wakes, a signal delivered to two replicas runs
-//! once, a blast-radius cap holds across replicas, an approval given on
-//! one replica wakes the one executing the run, live events reach every
-//! replica, and the one audit chain verifies.
-
+//! once (and not again within the deduplication window), a blast-radius
+//! cap holds across replicas, an approval given on one replica wakes the
+//! one executing the run, live events reach every replica, and the one
+//! audit chain verifies.
 use cordon_e2e::cordon::Workspace;
 use cordon_e2e::served::{self, Tokens, bulk, revocations, revoked, signal, slow_vault, tokens};
 use cordon_e2e::server::Server;
@@ -163,14 +163,15 @@ fn a_replica_paused_past_its_lease_records_nothing_after_it_wakes() {
 }
 
 #[test]
-fn a_signal_delivered_to_two_replicas_at_once_runs_once() {
+fn a_signal_delivered_to_two_replicas_at_once_runs_once_and_again_within_the_window_not_at_all() {
     const N: usize = 30;
     let pg = TempPostgres::start();
     let url = pg.fresh_database();
     let sim = slow_vault(20);
     let tokens = tokens();
     let (accessors, identities) = bulk(&sim, N);
-    let ws = replicated(&sim, &url, &tokens, cordon_e2e::served::MODEL);
+    let window = "dedup_window_ms = 3600000";
+    let ws = served::replicated(&sim, &url, LEASE_MS, &tokens, served::MODEL, window, 4);
     let replicas = three(&ws);
     let body = signal(identities);
 
@@ -200,6 +201,15 @@ fn a_signal_delivered_to_two_replicas_at_once_runs_once() {
     assert_eq!(report["status"], "completed", "{report}");
     assert_eq!(revoked(&sim, &accessors), N);
     assert_eq!(revocations(&sim), N, "a token was revoked twice");
+
+    // Delivered again after the run finished, to each replica (none of
+    // the others has seen it in memory): the window holds across them.
+    for replica in &replicas {
+        let again = replica.post("/v1/signals", &tokens.detector, &body);
+        assert_eq!(run_id(&again), ids[0], "{again}");
+        assert_eq!(again["runs"][0]["existing"], true, "{again}");
+    }
+    assert_eq!(revocations(&sim), N, "a token was revoked again");
     let runs = replicas[2].get("/v1/runs", &tokens.nadia);
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     verify(&ws);

@@ -140,6 +140,10 @@ pub struct ServerConfig {
     pub audit_anchors: Option<PathBuf>,
     /// How often the head is appended there, when it moved.
     pub anchor_every_ms: u64,
+    /// How long after its run finished a signal delivered again (same
+    /// playbook, same signal id) answers with that run instead of starting
+    /// another; 0 (the default): only while the run is unfinished.
+    pub dedup_window_ms: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,6 +165,7 @@ pub(crate) struct RawServer {
     notifiers: Vec<crate::notify::RawNotifier>,
     audit_anchors: Option<Spanned<String>>,
     anchor_every_ms: Option<Spanned<u64>>,
+    dedup_window_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +300,12 @@ impl RawServer {
             "anchor_every_ms",
             60_000,
             (100, 86_400_000),
+        );
+        let dedup_window_ms = bounded(
+            &self.dedup_window_ms,
+            "dedup_window_ms",
+            0,
+            (0, 30 * 86_400_000),
         );
         let audit_anchors = self.audit_anchors.as_ref().map(|p| base.join(p.get_ref()));
         let (rate_per_minute, rate_burst) = match &self.rate_limit {
@@ -478,6 +489,7 @@ impl RawServer {
             tokens,
             audit_anchors,
             anchor_every_ms,
+            dedup_window_ms,
         }
     }
 }
@@ -521,6 +533,7 @@ mod tests {
         assert_eq!(server.listen.to_string(), "127.0.0.1:8440");
         assert_eq!(server.public_url, "http://127.0.0.1:8440");
         assert_eq!(server.max_body_bytes, 1024 * 1024);
+        assert_eq!(server.dedup_window_ms, 0, "off unless configured");
         assert_eq!(
             server.playbooks[0].display().to_string(),
             "/etc/cordon/p.toml"
@@ -531,7 +544,7 @@ mod tests {
     #[test]
     fn bad_server_fields_are_located() {
         let err = parse(
-            "[server]\nlisten = \"nowhere\"\nmax_body_kib = 0\ntls = { cert = \"file:c.pem\", key = \"k.pem\" }\n[[server.tokens]]\nid = \"Bad Id\"\nprincipal = \"p\"\nscopes = [\"admin\"]\nsha256 = \"cdn_secret_value\"\n",
+            "[server]\nlisten = \"nowhere\"\nmax_body_kib = 0\ndedup_window_ms = 2592000001\ntls = { cert = \"file:c.pem\", key = \"k.pem\" }\n[[server.tokens]]\nid = \"Bad Id\"\nprincipal = \"p\"\nscopes = [\"admin\"]\nsha256 = \"cdn_secret_value\"\n",
         )
         .unwrap_err();
         let fields: Vec<(&str, usize)> = err.0.iter().map(|e| (e.field.as_str(), e.line)).collect();
@@ -539,11 +552,12 @@ mod tests {
             fields,
             [
                 ("server.listen", 2),
-                ("server.tls.key", 4),
+                ("server.tls.key", 5),
                 ("server.max_body_kib", 3),
-                ("server.tokens[0].id", 6),
-                ("server.tokens[0].sha256", 9),
-                ("server.tokens[0].scopes", 8),
+                ("server.dedup_window_ms", 4),
+                ("server.tokens[0].id", 7),
+                ("server.tokens[0].sha256", 10),
+                ("server.tokens[0].scopes", 9),
             ]
         );
         assert!(!err.to_string().contains("cdn_secret_value"));

@@ -114,6 +114,9 @@ pub struct Engine {
     stopping: Arc<AtomicBool>,
     /// The lease new runs start with, when replicas share the store.
     leasing: Option<NewLease>,
+    /// How long after its run finished a signal still answers with it, in a
+    /// store shared by replicas.
+    dedup_window: std::time::Duration,
 }
 
 impl Engine {
@@ -132,6 +135,7 @@ impl Engine {
             gates: Arc::new(Gates::default()),
             stopping: Arc::new(AtomicBool::new(false)),
             leasing: None,
+            dedup_window: std::time::Duration::ZERO,
         }
     }
 
@@ -143,6 +147,15 @@ impl Engine {
             holder: holder.to_string(),
             ttl,
         });
+        self
+    }
+
+    /// With leased runs (see [`Engine::lease_new_runs`]), a signal that
+    /// started a run which finished less than `window` ago is refused a new
+    /// run with [`cordon_store::StoreError::AlreadyOpen`] naming that run, on
+    /// whichever replica it arrives.
+    pub fn dedup_window(mut self, window: std::time::Duration) -> Engine {
+        self.dedup_window = window;
         self
     }
 
@@ -261,6 +274,7 @@ impl Engine {
             batch.opens = Some(OpenSignal {
                 playbook: run.playbook.clone(),
                 signal_id: run.signal_id.clone(),
+                window: self.dedup_window,
             });
         }
         let mut batch = self.authority.signal_received(signal, &run.run_id, batch)?;

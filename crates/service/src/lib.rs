@@ -105,7 +105,8 @@ impl Service {
             (Some(leases), Some(ttl)) => {
                 let holder = replica_name();
                 tracing::info!(replica = %holder, "a replica: runs execute under leases of {} ms", ttl.as_millis());
-                let engine = Arc::new(engine.lease_new_runs(&holder, ttl));
+                let window = std::time::Duration::from_millis(ctx.config.server.dedup_window_ms);
+                let engine = Arc::new(engine.lease_new_runs(&holder, ttl).dedup_window(window));
                 let lost = metrics.clone();
                 let leasing = supervisor::Leasing::new(
                     leases,
@@ -120,7 +121,7 @@ impl Service {
                 (engine.clone(), Supervisor::new(engine))
             }
         };
-        let open_runs = state::OpenRuns::of(store.as_ref())?;
+        let open_runs = state::OpenRuns::of(store.as_ref(), ctx.config.server.dedup_window_ms)?;
         let state = AppState {
             open_runs,
             store,

@@ -10,6 +10,7 @@ use cordon_engine::Engine;
 use cordon_input::Playbook;
 use cordon_plugin_host::PluginHost;
 use cordon_store::Store;
+use cordon_types::RunRecord;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -22,31 +23,54 @@ pub struct ServedPlaybook {
     pub sha256: String,
 }
 
-/// The unfinished run of each (playbook, signal id), so that one signal
-/// never starts two runs of a playbook — not even when it is submitted twice
-/// at once. Each key has its own lock; different signals start in parallel.
+/// The run each (playbook, signal id) answers with: its unfinished run, or
+/// one that finished within the deduplication window. So one signal never
+/// starts two runs of a playbook — not even when it is submitted twice at
+/// once, nor when a detector delivers it again soon after. Each key has its
+/// own lock; different signals start in parallel.
 #[derive(Default)]
 pub struct OpenRuns {
     by_signal: std::sync::Mutex<HashMap<(String, String), Slot>>,
+    /// How long a finished run still answers for its signal, in ms.
+    window_ms: i64,
 }
 
 /// The run id an (playbook, signal id) has open, behind its own lock.
 pub type Slot = Arc<tokio::sync::Mutex<Option<String>>>;
 
 impl OpenRuns {
-    /// Indexes the unfinished real containment runs of `store`.
-    pub fn of(store: &dyn Store) -> Result<OpenRuns, cordon_store::StoreError> {
-        let open = OpenRuns::default();
-        for run in store.runs()? {
-            if !run.status.is_finished()
-                && !run.dry_run
-                && run.kind == cordon_types::RunKind::Containment
+    /// Indexes the real containment runs of `store` that answer for their
+    /// signal: unfinished, or finished less than `window_ms` ago.
+    pub fn of(store: &dyn Store, window_ms: u64) -> Result<OpenRuns, cordon_store::StoreError> {
+        let open = OpenRuns {
+            window_ms: i64::try_from(window_ms).unwrap_or(i64::MAX),
+            ..OpenRuns::default()
+        };
+        let now = cordon_types::now_ms();
+        // Oldest first: a later run takes the place of an earlier finished
+        // one, never of an unfinished one.
+        let mut answering: HashMap<(String, String), &RunRecord> = HashMap::new();
+        let runs = store.runs()?;
+        for run in &runs {
+            if run.dry_run
+                || run.kind != cordon_types::RunKind::Containment
+                || !open.answers_at(run, now)
             {
-                open.slot(&run.playbook, &run.signal_id)
-                    .try_lock()
-                    .expect("nobody else holds it yet")
-                    .replace(run.run_id);
+                continue;
             }
+            let key = (run.playbook.clone(), run.signal_id.clone());
+            match answering.get(&key) {
+                Some(held) if !held.status.is_finished() => {}
+                _ => {
+                    answering.insert(key, run);
+                }
+            }
+        }
+        for ((playbook, signal_id), run) in answering {
+            open.slot(&playbook, &signal_id)
+                .try_lock()
+                .expect("nobody else holds it yet")
+                .replace(run.run_id.clone());
         }
         Ok(open)
     }
@@ -58,6 +82,20 @@ impl OpenRuns {
         map.entry((playbook.to_string(), signal_id.to_string()))
             .or_default()
             .clone()
+    }
+
+    /// Whether `run` still answers for its signal: unfinished, or finished
+    /// within the window.
+    pub fn answers(&self, run: &RunRecord) -> bool {
+        self.answers_at(run, cordon_types::now_ms())
+    }
+
+    fn answers_at(&self, run: &RunRecord, now: cordon_types::Millis) -> bool {
+        match (run.status.is_finished(), run.finished_at) {
+            (false, _) => true,
+            (true, Some(at)) => now.saturating_sub(at) < self.window_ms,
+            (true, None) => false,
+        }
     }
 }
 
@@ -77,7 +115,7 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The runs executing now.
     pub supervisor: Arc<Supervisor>,
-    /// The unfinished run of each signal, by playbook.
+    /// The run each signal answers with, by playbook.
     pub open_runs: OpenRuns,
     /// Playbooks by name.
     pub playbooks: BTreeMap<String, ServedPlaybook>,

@@ -80,6 +80,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (playbook, signal_id)
      );
      CREATE INDEX cordon_open_signals_by_run ON cordon_open_signals (run_id);",
+    // 3: the deduplication window: a signal's row stays after its run
+    // finished, until the window since then passed (rows kept by version 2
+    // are all of unfinished runs).
+    "ALTER TABLE cordon_open_signals ADD COLUMN finished_at timestamptz;
+     CREATE INDEX cordon_open_signals_by_finish ON cordon_open_signals (finished_at);",
 ];
 
 /// The advisory lock key that serialises migrations (`cordon` in ASCII).

@@ -129,13 +129,21 @@ fn check_fence(tx: &mut Transaction<'_>, fence: &Fence) -> Result<(), Failure> {
     }
 }
 
-/// Records the signal a new run answers (refused while another unfinished
-/// run answers it) and the lease the run starts with.
+/// Records the signal a new run answers (refused while another run answers
+/// it: unfinished, or finished within the deduplication window) and the
+/// lease the run starts with.
 fn open_signal(tx: &mut Transaction<'_>, batch: &Batch) -> Result<(), Failure> {
     let Some(run) = batch.runs.first() else {
         return Ok(());
     };
     if let Some(open) = &batch.opens {
+        // Rows whose window passed no longer answer for their signal.
+        tx.execute(
+            "DELETE FROM cordon_open_signals
+             WHERE finished_at <= clock_timestamp() - $1::bigint * interval '1 millisecond'",
+            &[&crate::leases::millis(open.window)],
+        )
+        .map_err(Failure::db(false))?;
         let inserted = tx
             .execute(
                 "INSERT INTO cordon_open_signals (playbook, signal_id, run_id) VALUES ($1, $2, $3)
@@ -178,9 +186,11 @@ fn write_batch(
             &[&run.run_id, &run.started_at, &json(run)],
         )?;
         if run.status.is_finished() {
-            // Its signal may start a run again.
+            // Its signal may start a run again once the deduplication
+            // window since now passed.
             tx.execute(
-                "DELETE FROM cordon_open_signals WHERE run_id = $1",
+                "UPDATE cordon_open_signals SET finished_at = clock_timestamp()
+                 WHERE run_id = $1 AND finished_at IS NULL",
                 &[&run.run_id],
             )?;
         }

@@ -103,6 +103,7 @@ async fn one_signal_opens_one_unfinished_run_across_stores() {
         Some(OpenSignal {
             playbook: "p".into(),
             signal_id: "sig-1".into(),
+            window: Duration::ZERO,
         })
     };
     let mut first = Batch::new().run(&sample_run("run-a", 1));
@@ -172,4 +173,71 @@ async fn replicas_hear_each_others_commits_and_wakes() {
         Ok(Notice::Wake("run-2".into())),
         "a listener that was quiet went deaf"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_answers_for_its_signal_within_the_window_on_every_store() {
+    let pg = TempPostgres::start();
+    let url = pg.fresh_database();
+    let (a, _) = shared(&url);
+    let (b, _) = shared(&url);
+    let opens = |signal_id: &str, window: Duration| {
+        Some(OpenSignal {
+            playbook: "p".into(),
+            signal_id: signal_id.into(),
+            window,
+        })
+    };
+    let hour = Duration::from_secs(3600);
+    let mut first = Batch::new().run(&sample_run("run-a", 1));
+    first.opens = opens("sig-1", hour);
+    a.commit(first).await.unwrap();
+    let mut done = sample_run("run-a", 1);
+    done.status = RunStatus::Completed;
+    a.commit(Batch::new().run(&done)).await.unwrap();
+
+    // Delivered again to the other store within the hour: refused, naming
+    // the finished run, and nothing of the new run is recorded.
+    let mut again = Batch::new().run(&sample_run("run-b", 2));
+    again.opens = opens("sig-1", hour);
+    match b.commit(again).await {
+        Err(StoreError::AlreadyOpen { run_id }) => assert_eq!(run_id, "run-a"),
+        other => panic!("a run within the window: {other:?}"),
+    }
+    assert!(matches!(b.run("run-b"), Err(StoreError::NoSuchRun(_))));
+
+    // Another signal is not held back by it.
+    let mut other = Batch::new().run(&sample_run("run-c", 3));
+    other.opens = opens("sig-2", hour);
+    b.commit(other).await.unwrap();
+
+    // Once the window since it finished passed, the signal runs again; the
+    // window is measured on the database's clock, from the finish: wait
+    // for it to pass a 200 ms window there, then try.
+    let window = Duration::from_millis(200);
+    until_true(
+        &url,
+        "SELECT finished_at <= clock_timestamp() - interval '200 milliseconds'
+         FROM cordon_open_signals WHERE run_id = 'run-a'",
+    );
+    let mut later = Batch::new().run(&sample_run("run-d", 4));
+    later.opens = opens("sig-1", window);
+    b.commit(later).await.unwrap();
+    assert_eq!(b.run("run-d").unwrap().run_id, "run-d");
+}
+
+/// Waits until `query` (one boolean) holds in the database at `url`.
+fn until_true(url: &str, query: &str) {
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+            while !client
+                .query_one(query, &[])
+                .expect("query")
+                .get::<_, bool>(0)
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    });
 }

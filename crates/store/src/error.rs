@@ -41,10 +41,11 @@ pub enum StoreError {
         /// The run.
         run_id: String,
     },
-    /// The signal already has an unfinished run of the playbook.
-    #[error("run {run_id} already answers this signal and has not finished")]
+    /// The signal already has a run of the playbook that answers for it:
+    /// unfinished, or finished within the deduplication window.
+    #[error("run {run_id} already answers this signal")]
     AlreadyOpen {
-        /// The unfinished run.
+        /// That run.
         run_id: String,
     },
     /// The audit log cannot be written: nothing may execute (fail closed).

@@ -56,14 +56,18 @@ pub struct NewLease {
 }
 
 /// (playbook, signal id) of a new real run: a shared store refuses a second
-/// unfinished run for the same pair with [`StoreError::AlreadyOpen`], so a
-/// signal delivered to two replicas at once starts one run.
+/// run for the same pair with [`StoreError::AlreadyOpen`] while the first is
+/// unfinished or finished less than `window` ago, so a signal delivered to
+/// two replicas at once, or delivered again within the window, starts one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenSignal {
     /// The playbook.
     pub playbook: String,
     /// The signal's id.
     pub signal_id: String,
+    /// How long after its run finished the signal still answers with that
+    /// run (the deduplication window; zero: only while it is unfinished).
+    pub window: Duration,
 }
 
 /// What a replica hears from the others.

@@ -22,15 +22,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
-/// A run a signal started (or the unfinished one it joined).
+/// A run a signal started (or the one it joined).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StartedRun {
     /// The run.
     pub run_id: String,
     /// Its playbook.
     pub playbook: String,
-    /// True when an unfinished run of this playbook for this signal existed
-    /// already, and no second one was started.
+    /// True when a run of this playbook for this signal existed already
+    /// (unfinished, or finished within the deduplication window), and no
+    /// second one was started.
     pub existing: bool,
 }
 
@@ -180,8 +181,16 @@ pub async fn submit_run(
     .await?;
     if run.existing {
         let open = state.store.run(&run.run_id)?;
+        let advice = if open.status.is_finished() {
+            format!(
+                "it finished within the deduplication window ([server] dedup_window_ms = {}): give the signal a new id to run it again",
+                state.config.server.dedup_window_ms
+            )
+        } else {
+            "approve what it waits for instead of starting a second run".to_string()
+        };
         return Err(Problem::conflict(format!(
-            "run {} of playbook `{}` for signal `{}` has not finished ({}): approve what it waits for instead of starting a second run",
+            "run {} of playbook `{}` for signal `{}` answers for it ({}): {advice}",
             open.run_id,
             served.playbook.name,
             signal.id.escape_debug(),
@@ -219,7 +228,7 @@ impl Submission<'_> {
     }
 }
 
-/// Starts a run of `served` for `signal` unless an unfinished one exists;
+/// Starts a run of `served` for `signal` unless one answers for it already;
 /// whether it recorded `submission` with the new run.
 async fn start(
     state: &Arc<AppState>,
@@ -236,7 +245,7 @@ async fn start(
     let mut open = slot.lock().await;
     if !dry_run
         && let Some(run_id) = open.as_ref()
-        && !state.store.run(run_id)?.status.is_finished()
+        && state.open_runs.answers(&state.store.run(run_id)?)
     {
         let existing = StartedRun {
             run_id: run_id.clone(),
