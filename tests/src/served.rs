@@ -116,14 +116,15 @@ pub fn replicated(
     server: &str,
     concurrency: u64,
 ) -> Workspace {
-    let playbook = sims::playbook(
-        "bulk",
-        "nhi",
-        &[sims::Step::new("revoke", "vault", "revoke-token", "token")],
-    );
-    served_under(sim, &playbook, tokens, server, concurrency, model, |ws| {
-        ws.replicas(url, lease_ms)
-    })
+    served_under(
+        sim,
+        &bulk_playbook(),
+        tokens,
+        server,
+        concurrency,
+        model,
+        |ws| ws.replicas(url, lease_ms),
+    )
 }
 
 fn served_under(
@@ -146,6 +147,16 @@ fn served_under(
     ));
     ws.write_config(&[sims::vault_plugin(&sim.url).limit("concurrency", concurrency)]);
     ws
+}
+
+/// The playbook the bulk tests serve: `bulk`, owned by team nhi, revoking
+/// every token the signal names (nhi may at once).
+pub fn bulk_playbook() -> String {
+    sims::playbook(
+        "bulk",
+        "nhi",
+        &[sims::Step::new("revoke", "vault", "revoke-token", "token")],
+    )
 }
 
 /// The e2e signal naming `identities`.

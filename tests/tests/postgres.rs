@@ -5,9 +5,11 @@
 //! simulator's own state and by the database's tables.
 
 use cordon_e2e::cordon::{RUN_JSON, Workspace};
-use cordon_e2e::served::{bulk, revocations, revoked, served_with, signal, slow_vault, tokens};
+use cordon_e2e::served::{
+    bulk, bulk_playbook, revocations, revoked, served_with, signal, slow_vault, tokens,
+};
 use cordon_e2e::server::Server;
-use cordon_e2e::sims::{self, LeakedTokens, Step, leaked_tokens, leaked_tokens_workspace_with};
+use cordon_e2e::sims::{self, LeakedTokens, leaked_tokens, leaked_tokens_workspace_with};
 use cordon_store_postgres::testing::TempPostgres;
 use std::time::Duration;
 
@@ -213,11 +215,7 @@ fn while_the_database_is_away_signals_get_503_and_the_run_waits_for_it() {
     let tokens = tokens();
     let (accessors, identities) = bulk(&sim, N);
     let (late, late_identities) = bulk(&sim, 1);
-    let playbook = sims::playbook(
-        "bulk",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    );
+    let playbook = bulk_playbook();
     let ws = served_with(&sim, &playbook, &tokens, "", 2, |ws| ws.postgres(&url));
     let mut server = Server::start(&ws);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));

@@ -6,6 +6,7 @@
 //! cap holds across replicas, an approval given on one replica wakes the
 //! one executing the run, live events reach every replica, and the one
 //! audit chain verifies.
+
 use cordon_e2e::cordon::Workspace;
 use cordon_e2e::served::{self, Tokens, bulk, revocations, revoked, signal, slow_vault, tokens};
 use cordon_e2e::server::Server;

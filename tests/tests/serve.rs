@@ -6,8 +6,8 @@
 
 use cordon_e2e::cordon::Workspace;
 use cordon_e2e::served::{
-    agent_containment, agent_identities, audit, bulk, revocations, revoked, served, served_with,
-    signal, slow_vault, tokens,
+    agent_containment, agent_identities, audit, bulk, bulk_playbook, revocations, revoked, served,
+    served_with, signal, slow_vault, tokens,
 };
 use cordon_e2e::server::{Server, next_event};
 use cordon_e2e::sims::{self, Step};
@@ -345,11 +345,7 @@ fn sigterm_drains_calls_in_flight_and_the_next_start_resumes_the_rest() {
     let sim = slow_vault(100);
     let tokens = tokens();
     let (accessors, identities) = bulk(&sim, 24);
-    let playbook = sims::playbook(
-        "bulk",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    );
+    let playbook = bulk_playbook();
     let ws = served(&sim, &playbook, &tokens, "drain_timeout_ms = 30000", 2);
     let mut server = Server::start(&ws);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));
@@ -406,11 +402,7 @@ fn kill_9_mid_run(postgres: Option<&str>) {
     let sim = slow_vault(2);
     let tokens = tokens();
     let (accessors, identities) = bulk(&sim, N);
-    let playbook = sims::playbook(
-        "bulk",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    );
+    let playbook = bulk_playbook();
     let ws = served_with(&sim, &playbook, &tokens, "", CONCURRENCY, |ws| {
         ws.store_in(postgres)
     });
@@ -517,11 +509,7 @@ fn rate_limit_waits_and_whole_plugin_calls_are_measured() {
     // Each revocation makes two requests: eight against a quota of two a second.
     sim.state
         .set_rate_limit(Some(cordon_sim::RateLimitConfig::new(2, 1)));
-    let playbook = sims::playbook(
-        "bulk",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    );
+    let playbook = bulk_playbook();
     let ws = served(&sim, &playbook, &tokens, "", 1);
     let server = Server::start(&ws);
     let accepted = server.post("/v1/signals", &tokens.detector, &signal(identities));

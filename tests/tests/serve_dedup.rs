@@ -3,18 +3,11 @@
 //! run, not a second containment, and the window outlives a `kill -9` of
 //! the server. Judged by the Vault simulator's own request log.
 
-use cordon_e2e::served::{bulk, revocations, revoked, served, signal, slow_vault, tokens};
+use cordon_e2e::served::{
+    bulk, bulk_playbook, revocations, revoked, served, signal, slow_vault, tokens,
+};
 use cordon_e2e::server::Server;
-use cordon_e2e::sims::{self, Step};
 use serde_json::Value;
-
-fn playbook() -> String {
-    sims::playbook(
-        "bulk",
-        "nhi",
-        &[Step::new("revoke", "vault", "revoke-token", "token")],
-    )
-}
 
 fn first_run(answer: &Value) -> (String, bool) {
     let run = &answer["runs"][0];
@@ -30,9 +23,15 @@ fn a_signal_delivered_again_within_the_window_answers_with_its_finished_run() {
     let sim = slow_vault(0);
     let tokens = tokens();
     let (accessors, identities) = bulk(&sim, N);
-    let ws = served(&sim, &playbook(), &tokens, "dedup_window_ms = 3600000", 4);
+    let ws = served(
+        &sim,
+        &bulk_playbook(),
+        &tokens,
+        "dedup_window_ms = 3600000",
+        4,
+    );
     let mut server = Server::start(&ws);
-    let body = signal(identities.clone());
+    let body = signal(identities);
 
     let (run_id, existing) = first_run(&server.post("/v1/signals", &tokens.detector, &body));
     assert!(!existing);
@@ -88,7 +87,7 @@ fn without_a_window_a_signal_delivered_after_its_run_finished_runs_again() {
     let sim = slow_vault(0);
     let tokens = tokens();
     let (_, identities) = bulk(&sim, 1);
-    let ws = served(&sim, &playbook(), &tokens, "", 4);
+    let ws = served(&sim, &bulk_playbook(), &tokens, "", 4);
     let server = Server::start(&ws);
     let body = signal(identities);
     let (first, _) = first_run(&server.post("/v1/signals", &tokens.detector, &body));

@@ -99,13 +99,7 @@ async fn one_signal_opens_one_unfinished_run_across_stores() {
     let url = pg.fresh_database();
     let (a, _) = shared(&url);
     let (b, _) = shared(&url);
-    let opens = || {
-        Some(OpenSignal {
-            playbook: "p".into(),
-            signal_id: "sig-1".into(),
-            window: Duration::ZERO,
-        })
-    };
+    let opens = || opens("sig-1", Duration::ZERO);
     let mut first = Batch::new().run(&sample_run("run-a", 1));
     first.opens = opens();
     a.commit(first).await.unwrap();
@@ -181,13 +175,6 @@ async fn a_finished_run_answers_for_its_signal_within_the_window_on_every_store(
     let url = pg.fresh_database();
     let (a, _) = shared(&url);
     let (b, _) = shared(&url);
-    let opens = |signal_id: &str, window: Duration| {
-        Some(OpenSignal {
-            playbook: "p".into(),
-            signal_id: signal_id.into(),
-            window,
-        })
-    };
     let hour = Duration::from_secs(3600);
     let mut first = Batch::new().run(&sample_run("run-a", 1));
     first.opens = opens("sig-1", hour);
@@ -224,6 +211,16 @@ async fn a_finished_run_answers_for_its_signal_within_the_window_on_every_store(
     later.opens = opens("sig-1", window);
     b.commit(later).await.unwrap();
     assert_eq!(b.run("run-d").unwrap().run_id, "run-d");
+}
+
+/// The signal of playbook `p` a new run answers, deduplicated for `window`
+/// after it finished.
+fn opens(signal_id: &str, window: Duration) -> Option<OpenSignal> {
+    Some(OpenSignal {
+        playbook: "p".into(),
+        signal_id: signal_id.into(),
+        window,
+    })
 }
 
 /// Waits until `query` (one boolean) holds in the database at `url`.
